@@ -1,0 +1,5 @@
+import sys
+
+from engine.main import main
+
+sys.exit(main())

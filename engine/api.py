@@ -1,0 +1,68 @@
+"""The trinx module API: the one namespace built-in and third-party modules import.
+
+A module file imports ``engine.api`` and nothing else from ``engine``: this is the whole
+surface a filter, handler or balancer may rely on (``tests/engine/test_api.py`` checks it).
+"""
+
+from __future__ import annotations
+
+from engine.conf import ConfigError as ConfigError
+from engine.cycle import ConfContext as ConfContext
+from engine.cycle import Phase as Phase
+from engine.http import absolute_location as absolute_location
+from engine.http import core_loc_conf as core_loc_conf
+from engine.http import discard_request_body as discard_request_body
+from engine.http import internal_redirect as internal_redirect
+from engine.http import log_error as log_error
+from engine.http import map_uri_to_path as map_uri_to_path
+from engine.http import named_location as named_location
+from engine.http import output as output
+from engine.http import send_header as send_header
+from engine.http import send_response as send_response
+from engine.http import set_content_type as set_content_type
+from engine.http import set_etag as set_etag
+from engine.http import set_location as set_location
+from engine.http_core import CoreLocConf as CoreLocConf
+from engine.locations import Location as Location
+from engine.locations import LocKind as LocKind
+from engine.module import UNSET as UNSET
+from engine.module import Args as Args
+from engine.module import ConfLevel as ConfLevel
+from engine.module import Ctx as Ctx
+from engine.module import Directive as Directive
+from engine.module import Module as Module
+from engine.module import Unset as Unset
+from engine.module import ignore as ignore
+from engine.module import inherit as inherit
+from engine.module import parse_size as parse_size
+from engine.module import parse_time as parse_time
+from engine.module import set_enum as set_enum
+from engine.module import set_flag as set_flag
+from engine.module import set_msec as set_msec
+from engine.module import set_num as set_num
+from engine.module import set_sec as set_sec
+from engine.module import set_size as set_size
+from engine.module import set_str as set_str
+from engine.module import set_str_list as set_str_list
+from engine.request import DECLINED as DECLINED
+from engine.request import DONE as DONE
+from engine.request import ERROR as ERROR
+from engine.request import OK as OK
+from engine.request import Buf as Buf
+from engine.request import FileRef as FileRef
+from engine.request import HeadersOut as HeadersOut
+from engine.request import Request as Request
+from engine.util import escape_uri as escape_uri
+from engine.util import http_date as http_date
+from engine.variables import ComplexValue as ComplexValue
+
+__all__ = [
+    "ConfigError", "ConfContext", "Phase", "absolute_location", "core_loc_conf",
+    "discard_request_body", "internal_redirect", "log_error", "map_uri_to_path",
+    "named_location", "output", "send_header", "send_response", "set_content_type", "set_etag",
+    "set_location", "CoreLocConf", "Location", "LocKind", "UNSET", "Args", "ConfLevel", "Ctx",
+    "Directive", "Module", "Unset", "ignore", "inherit", "parse_size", "parse_time", "set_enum",
+    "set_flag", "set_msec", "set_num", "set_sec", "set_size", "set_str", "set_str_list",
+    "DECLINED", "DONE", "ERROR", "OK", "Buf", "FileRef", "HeadersOut", "Request", "escape_uri",
+    "http_date", "ComplexValue",
+]

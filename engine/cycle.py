@@ -1,0 +1,308 @@
+"""Reading a configuration into a ``Cycle``: directive dispatch, contexts, create/merge.
+
+Theory of operation
+-------------------
+nginx calls one loaded configuration a *cycle*; a reload builds a new cycle next to the old one
+and switches when it is complete, so everything a request needs hangs off its cycle and nothing
+lives in module-level globals.
+
+``ConfContext`` (nginx's ``ngx_conf_t``) walks the statements of the main file.  For each one it
+finds the directive among the loaded modules, checks the context bit and the argument count,
+then calls the directive's setter with the module's conf object for the current level.  Block
+directives (``http``, ``server``, ``location``...) create the confs of their level and parse
+their block recursively through ``parse_block``; ``include`` parses another file in place.
+
+After the ``http`` block, the engine merges every server and location conf with its parent
+(``conf.merge(parent)``), calls each module's ``postconfiguration`` hook (which installs
+filters and phase handlers), and resolves variable names.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from engine.conf import ConfigError, Statement, Token, Tokenizer
+from engine.locations import Location, LocKind
+from engine.module import Args, ConfLevel, Ctx, Directive, Module
+from engine.variables import ComplexValue, Variables
+
+__all__ = ["ConfContext", "Cycle", "Phase", "ServerConf", "read_cycle"]
+
+
+class Phase(enum.IntEnum):
+    POST_READ = 0
+    SERVER_REWRITE = 1
+    FIND_CONFIG = 2
+    REWRITE = 3
+    POST_REWRITE = 4
+    PREACCESS = 5
+    ACCESS = 6
+    POST_ACCESS = 7
+    PRECONTENT = 8
+    CONTENT = 9
+    LOG = 10
+
+
+@dataclass
+class ServerConf:
+    """One ``server {}`` block: its confs and its location tree (the root is the server level)."""
+
+    srv_conf: dict[Module, Any]
+    root: Location
+    file: str
+    line: int
+
+    @property
+    def loc_conf(self) -> dict[Module, Any]:
+        return self.root.loc_conf
+
+
+@dataclass
+class Cycle:
+    """One loaded configuration; requests keep the cycle they started with across a reload."""
+
+    conf_file: str
+    prefix: str
+    conf_prefix: str
+    modules: list[Module]
+    core_conf: dict[Module, Any] = field(default_factory=dict)
+    main_conf: dict[Module, Any] = field(default_factory=dict)
+    servers: list[ServerConf] = field(default_factory=list)
+    variables: Variables = field(default_factory=Variables)
+    phases: dict[Phase, list[Callable[..., Any]]] = field(default_factory=dict)
+    top_header_filter: Callable[..., Any] | None = None
+    top_body_filter: Callable[..., Any] | None = None
+    files_read: list[tuple[str, str]] = field(default_factory=list)
+    http_seen: bool = False
+    events_seen: bool = False
+    # (address, port) -> servers listening there, default first; filled by the core module
+    listens: dict[tuple[str, int], Any] = field(default_factory=dict)
+    # objects that need closing when the cycle is dropped (open log files...)
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for fn in self.cleanup:
+            fn()
+        self.cleanup.clear()
+
+
+_CTX_NAMES = {Ctx.MAIN: "main", Ctx.EVENTS: "events", Ctx.HTTP: "http", Ctx.SRV: "server",
+              Ctx.LOC: "location", Ctx.UPS: "upstream", Ctx.SIF: "if", Ctx.LIF: "if",
+              Ctx.LMT: "limit_except"}
+
+
+class ConfContext:
+    """The parser state handed to directive setters and module hooks (nginx's ``cf``).
+
+    Attributes a setter uses:
+        args: the words of the current directive (``args[0]`` is its name).
+        cycle: the cycle being built (variables, phases, filters).
+        ctx: the ``Ctx`` bit of the block being parsed.
+        main_conf / srv_conf / loc_conf: conf objects of the current level, by module.
+        location: the ``Location`` being parsed (``None`` outside locations).
+    """
+
+    def __init__(self, cycle: Cycle) -> None:
+        self.cycle = cycle
+        self.args: tuple[str, ...] = ()
+        self.file = ""
+        self.line = 0
+        self.ctx: Ctx = Ctx.MAIN
+        self.main_conf: dict[Module, Any] = {}
+        self.srv_conf: dict[Module, Any] = {}
+        self.loc_conf: dict[Module, Any] = {}
+        self.location: Location | None = None
+        self.server: ServerConf | None = None
+        self._tok: Tokenizer | None = None
+        self._directives: dict[str, list[tuple[Module, Directive]]] = {}
+        for m in cycle.modules:
+            self.register(m)
+
+    # --- module registration -----------------------------------------------------------------
+
+    def register(self, module: Module) -> None:
+        for d in module.directives:
+            self._directives.setdefault(d.name, []).append((module, d))
+        if module.core_conf is not None and module not in self.cycle.core_conf:
+            self.cycle.core_conf[module] = module.core_conf()
+
+    def load_module(self, module: Module) -> None:
+        """Add a module at run time (``load_module``); allowed before the ``http`` block."""
+        if module in self.cycle.modules:
+            return
+        self.cycle.modules.append(module)
+        self.register(module)
+
+    # --- errors and paths --------------------------------------------------------------------
+
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(message, self.file, self.line)
+
+    def full_path(self, path: str, conf_prefix: bool = False) -> str:
+        """Resolve ``path`` as nginx does: absolute, else relative to the prefix (or conf dir)."""
+        if path.startswith("/"):
+            return path
+        base = self.cycle.conf_prefix if conf_prefix else self.cycle.prefix
+        return os.path.join(base, path)
+
+    # --- variables and phases ------------------------------------------------------------------
+
+    def compile(self, value: str) -> ComplexValue:
+        return self.cycle.variables.compile(value)
+
+    def add_variable(self, name: str, getter: Callable[[Any], str | None]) -> None:
+        self.cycle.variables.add(name, getter)
+
+    def add_prefix_variable(self, prefix: str, getter: Callable[[Any, str], str | None]) -> None:
+        self.cycle.variables.add_prefix(prefix, getter)
+
+    def add_phase_handler(self, phase: Phase, handler: Callable[..., Any]) -> None:
+        """Register a phase handler; like nginx, the last registered runs first."""
+        self.cycle.phases.setdefault(phase, []).insert(0, handler)
+
+    # --- parsing ---------------------------------------------------------------------------
+
+    def parse_file(self, path: str) -> None:
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("latin-1")
+        except OSError as e:
+            raise self.error(f'open() "{path}" failed ({e.errno}: {e.strerror})') from None
+        self.cycle.files_read.append((path, text))
+        saved = (self._tok, self.file, self.line)
+        self._tok = Tokenizer(text, path)
+        try:
+            self._parse(in_block=False)
+        finally:
+            self._tok, self.file, self.line = saved
+
+    def parse_string(self, text: str, name: str) -> None:
+        saved = (self._tok, self.file, self.line)
+        self._tok = Tokenizer(text, name)
+        try:
+            self._parse(in_block=False)
+        finally:
+            self._tok, self.file, self.line = saved
+
+    def parse_block(self, ctx: Ctx, handler: Callable[["ConfContext", Statement], None]
+                    | None = None) -> None:
+        """Parse the rest of the current block in context ``ctx``.
+
+        With ``handler``, every statement goes to it instead of the directive table: the
+        free-form blocks (``types``, ``map``) use this.
+        """
+        saved_ctx = self.ctx
+        self.ctx = ctx
+        try:
+            self._parse(in_block=True, handler=handler)
+        finally:
+            self.ctx = saved_ctx
+
+    def skip_block(self) -> None:
+        self.parse_block(self.ctx, handler=lambda cf, st: (
+            cf.skip_block() if st.kind is Token.BLOCK_START else None))
+
+    def _parse(self, in_block: bool,
+               handler: Callable[["ConfContext", Statement], None] | None = None) -> None:
+        tok = self._tok
+        assert tok is not None
+        while True:
+            st = tok.next()
+            self.file, self.line = st.file, st.line
+            if st.kind is Token.EOF:
+                if in_block:
+                    raise self.error('unexpected end of file, expecting "}"')
+                return
+            if st.kind is Token.BLOCK_DONE:
+                if not in_block:
+                    raise self.error('unexpected "}"')
+                return
+            self.args = st.words
+            if handler is not None:
+                handler(self, st)
+            else:
+                self._dispatch(st)
+
+    def _dispatch(self, st: Statement) -> None:
+        name = st.words[0]
+        entries = self._directives.get(name)
+        if not entries:
+            raise self.error(f'unknown directive "{name}"')
+        for module, d in entries:
+            if not d.contexts & self.ctx:
+                continue
+            is_block = st.kind is Token.BLOCK_START
+            if d.block and not is_block:
+                raise self.error(f'directive "{name}" has no opening "{{"')
+            if not d.block and is_block:
+                raise self.error(f'directive "{name}" is not terminated by ";"')
+            if not d.args.accepts(len(st.words) - 1):
+                raise self.error(f'invalid number of arguments in "{name}" directive')
+            d.set(self, d, self._conf_for(module, d.conf))
+            return
+        raise self.error(f'"{name}" directive is not allowed here')
+
+    def _conf_for(self, module: Module, level: ConfLevel) -> Any:
+        if level is ConfLevel.CORE:
+            return self.cycle.core_conf.get(module)
+        if level is ConfLevel.MAIN:
+            return self.main_conf.get(module)
+        if level is ConfLevel.SRV:
+            return self.srv_conf.get(module)
+        return self.loc_conf.get(module)
+
+    # --- levels --------------------------------------------------------------------------------
+
+    def new_confs(self, attr: str) -> dict[Module, Any]:
+        """Fresh conf objects (all fields UNSET) of every http module for one level."""
+        out: dict[Module, Any] = {}
+        for m in self.cycle.modules:
+            cls = getattr(m, attr)
+            if cls is not None:
+                out[m] = cls()
+        return out
+
+    def parse_location_block(self, loc: Location, ctx: Ctx) -> None:
+        """Parse a location (or ``if``) block with fresh loc confs bound to ``loc``."""
+        saved = (self.loc_conf, self.location)
+        self.loc_conf, self.location = loc.loc_conf, loc
+        try:
+            self.parse_block(ctx)
+        finally:
+            self.loc_conf, self.location = saved
+
+
+def merge_confs(child: dict[Module, Any], parent: dict[Module, Any]) -> None:
+    for m, conf in child.items():
+        conf.merge(parent[m])
+
+
+def merge_location_tree(loc: Location, modules: Iterable[Module]) -> None:
+    for child in _children(loc):
+        merge_confs(child.loc_conf, loc.loc_conf)
+        merge_location_tree(child, modules)
+
+
+def _children(loc: Location) -> list[Location]:
+    return [*loc.exact.values(), *loc.prefixes, *loc.regexes, *loc.named.values(),
+            *loc.ifs]
+
+
+def read_cycle(conf_file: str, prefix: str, modules: list[Module],
+               extra: str | None = None) -> Cycle:
+    """Read and check a configuration; raises ``ConfigError`` (message with file:line)."""
+    conf_prefix = os.path.dirname(conf_file) + "/"
+    cycle = Cycle(conf_file=conf_file, prefix=prefix, conf_prefix=conf_prefix,
+                  modules=list(modules))
+    cf = ConfContext(cycle)
+    cf.ctx = Ctx.MAIN
+    if extra:
+        cf.parse_string(extra, "command line")
+    cf.parse_file(conf_file)
+    if not cycle.events_seen:
+        raise ConfigError('no "events" section in configuration')
+    cycle.variables.resolve()
+    return cycle

@@ -1,0 +1,501 @@
+"""Request processing: phases, location selection, internal redirects, finalisation.
+
+Theory of operation
+-------------------
+``run_phases`` is nginx's phase engine (``ngx_http_core_run_phases``) written as straight-line
+async code: server rewrite, then the find-config / rewrite / post-rewrite loop (a rewrite that
+changes the URI selects the location again, spending one of the request's 10 URI changes),
+access (main requests only), precontent (``try_files``), content.  Each step returns one of the
+handler codes of ``engine.request`` (``DECLINED`` to go on) or an HTTP status.
+
+Every path that ends a request funnels into ``finalize``: a status that is an error or redirect
+and whose header has not gone out becomes a *special response* (an ``error_page`` redirect, or
+the built-in page).  Internal redirects re-run ``run_phases`` on the same request object and
+return its code, so a handler that redirects just returns what ``internal_redirect`` returned.
+
+Headers go out through ``send_header`` (the header-filter chain, ending in ``header_filter``
+below, which serialises them in nginx's order) and bodies through ``output`` (the body-filter
+chain, ending in the connection's writer).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any, Awaitable, Callable
+
+from engine.cycle import ConfContext, Phase
+from engine.module import Module
+from engine.http_core import HTTP_CORE, CoreLocConf, ErrorPage
+from engine.locations import Location, Match, find_location
+from engine.request import DECLINED, DONE, ERROR, OK, Buf, Request
+from engine.special import CLOSE_ON_ERROR, SERVER_TOKEN, error_page_body, status_line
+from engine.util import http_date
+
+__all__ = ["run_request", "finalize_bad_request", "run_phases", "internal_redirect", "named_location", "finalize",
+           "send_header", "output", "send_response", "header_filter", "map_uri_to_path",
+           "absolute_location", "log_error", "set_location", "core_loc_conf",
+           "set_content_type", "set_etag", "discard_request_body", "HEADER_FILTER",
+           "WRITE_FILTER"]
+
+log = logging.getLogger("trinx")
+
+
+def log_error(r: Request, level: int, message: str) -> None:
+    """An error-log line with nginx's request context suffix."""
+    conn = r.conn
+    tail = (f", client: {conn.remote_addr}, server: {HTTP_CORE.srv(r).server_name}, "
+            f'request: "{r.main.request_line}"')
+    if r is not r.main:
+        tail += f', subrequest: "{r.uri}"'
+    if r.main.host or r.main.headers.get("host"):
+        tail += f', host: "{r.main.headers.get("host", r.main.host)}"'
+    r.conn.log(level, f"*{conn.number} {message}{tail}")
+
+
+# --- the phase engine ---------------------------------------------------------------------------
+
+async def _call(fn: Callable[[Request], Any], r: Request) -> int:
+    rc = fn(r)
+    if inspect.isawaitable(rc):
+        rc = await rc
+    return rc  # type: ignore[no-any-return]
+
+
+async def _run_handlers(r: Request, phase: Phase) -> int:
+    for fn in r.cycle.phases.get(phase, ()):
+        rc = await _call(fn, r)
+        if rc != DECLINED and rc != OK:
+            return rc
+    return DECLINED
+
+
+async def run_phases(r: Request, phase: Phase = Phase.SERVER_REWRITE) -> int:
+    """Run the request from ``phase`` to its content handler; returns the handler code."""
+    if phase <= Phase.SERVER_REWRITE:
+        rc = await _run_handlers(r, Phase.SERVER_REWRITE)
+        if rc != DECLINED:
+            return rc
+    while True:
+        if phase <= Phase.FIND_CONFIG:
+            rc = find_config(r)
+            if rc != DECLINED:
+                return rc
+        phase = Phase.FIND_CONFIG
+        r.uri_changed = False
+        rc = await _run_handlers(r, Phase.REWRITE)
+        if rc != DECLINED:
+            return rc
+        if not r.uri_changed:
+            break
+        r.uri_changes -= 1
+        if r.uri_changes == 0:
+            log_error(r, logging.ERROR,
+                      f'rewrite or internal redirection cycle while processing "{r.uri}"')
+            return 500
+    if r is r.main:
+        rc = await _run_handlers(r, Phase.PREACCESS)
+        if rc != DECLINED:
+            return rc
+        rc = await _run_handlers(r, Phase.ACCESS)
+        if rc != DECLINED:
+            return rc
+    rc = await try_files(r)
+    if rc != DECLINED:
+        return rc
+    rc = await _run_handlers(r, Phase.PRECONTENT)
+    if rc != DECLINED:
+        return rc
+    return await content_phase(r)
+
+
+def set_location(r: Request, loc: Location) -> None:
+    """Make ``loc``'s configuration the request's (``ngx_http_update_location_config``)."""
+    r.loc = loc
+    r.loc_conf = loc.loc_conf
+    r.content_handler = loc.loc_conf[HTTP_CORE].handler
+
+
+def find_config(r: Request) -> int:
+    loc, m, how = find_location(r.server.root, r.uri)
+    if how is Match.AUTO_REDIRECT:
+        assert loc is not None
+        r.headers_out.location = loc.name + ("?" + r.args if r.args else "")
+        return 301
+    if loc is None:
+        loc = r.server.root
+    set_location(r, loc)
+    if m is not None:
+        r.captures = m
+    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+    if clcf.internal and not r.internal:
+        return 404
+    if r is r.main and clcf.client_max_body_size:
+        cl = r.headers.get("content-length")
+        if cl is not None and cl.isdigit() and int(cl) > clcf.client_max_body_size:
+            log_error(r, logging.ERROR, f"client intended to send too large body: {cl} bytes")
+            return 413
+    return DECLINED
+
+
+async def content_phase(r: Request) -> int:
+    handler = r.content_handler
+    if handler is not None:
+        return await _call(handler, r)
+    for fn in r.cycle.phases.get(Phase.CONTENT, ()):
+        rc = await _call(fn, r)
+        if rc != DECLINED:
+            return rc
+    if r.uri.endswith("/"):
+        path = map_uri_to_path(r)
+        log_error(r, logging.ERROR, f'directory index of "{path}" is forbidden')
+        return 403
+    return 404
+
+
+async def internal_redirect(r: Request, uri: str, args: str) -> int:
+    """Restart processing with a new URI (``ngx_http_internal_redirect``)."""
+    r.uri_changes -= 1
+    if r.uri_changes == 0:
+        log_error(r, logging.ERROR, "rewrite or internal redirection cycle while internally "
+                                    f'redirecting to "{uri}"')
+        return 500
+    r.set_uri(uri)
+    r.args = args
+    r.ctx = {}
+    r.internal = True
+    r.captures = None
+    set_location(r, r.server.root)
+    return await run_phases(r, Phase.SERVER_REWRITE)
+
+
+async def named_location(r: Request, name: str) -> int:
+    """Continue in a named location, URI and args unchanged (``ngx_http_named_location``)."""
+    r.uri_changes -= 1
+    if r.uri_changes == 0:
+        log_error(r, logging.ERROR, "rewrite or internal redirection cycle while redirect to "
+                                    f'named location "{name}"')
+        return 500
+    loc = r.server.root.named.get(name)
+    if loc is None:
+        log_error(r, logging.ERROR, f'could not find named location "{name}"')
+        return 500
+    r.ctx = {}
+    r.internal = True
+    set_location(r, loc)
+    return await run_phases(r, Phase.REWRITE)
+
+
+# --- mapping URIs to files, try_files -------------------------------------------------------------
+
+def map_uri_to_path(r: Request, uri: str | None = None) -> str | None:
+    """root/alias + URI (``ngx_http_map_uri_to_path``); None if an alias cannot map it."""
+    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+    root = clcf.root.evaluate(r)  # type: ignore[union-attr]
+    if not root.startswith("/"):
+        root = r.cycle.prefix + root  # nginx's ngx_get_full_name: relative to the prefix
+    if uri is None:
+        uri = r.uri
+    if clcf.alias:
+        if clcf.loc_regex:
+            return root if uri is r.uri else root + uri[len(r.uri):]
+        name = clcf.loc_name
+        if not uri.startswith(name):
+            log_error(r, logging.CRITICAL, f'"alias" cannot be used in location "{name}" '
+                                           "where URI was rewritten")
+            return None
+        return root + uri[len(name):]
+    return root + uri
+
+
+async def try_files(r: Request) -> int:
+    import os
+
+    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+    if clcf.try_files is None:
+        return DECLINED
+    *candidates, fallback = clcf.try_files
+    for cv in candidates:
+        value = cv.evaluate(r)
+        want_dir = value.endswith("/") and len(value) > 1
+        path = map_uri_to_path(r, value if value.startswith("/") else "/" + value)
+        if path is None:
+            return 500
+        try:
+            st = os.stat(path.encode("latin-1"))
+        except OSError:
+            continue
+        import stat as stat_mod
+        if want_dir != stat_mod.S_ISDIR(st.st_mode):
+            continue
+        r.set_uri(value)
+        return DECLINED
+    value = fallback.evaluate(r)
+    if value.startswith("=") and value[1:].isdigit():
+        return int(value[1:])
+    if value.startswith("@"):
+        return await named_location(r, value)
+    uri, _, args = value.partition("?")
+    return await internal_redirect(r, uri, args)
+
+
+# --- finalisation and special responses ------------------------------------------------------------
+
+async def run_request(r: Request) -> None:
+    """Process a client request to the end: phases, finalisation, log phase."""
+    try:
+        rc = await run_phases(r)
+        await finalize(r, rc)
+    finally:
+        r.run_cleanup()
+    for fn in r.cycle.phases.get(Phase.LOG, ()):
+        fn(r)
+
+
+async def finalize_bad_request(r: Request, status: int) -> None:
+    """Answer a request that could not be parsed (server-level conf, error_page applies)."""
+    r.keepalive = False
+    try:
+        await finalize(r, status)
+    finally:
+        r.run_cleanup()
+    for fn in r.cycle.phases.get(Phase.LOG, ()):
+        fn(r)
+
+
+async def finalize(r: Request, rc: int) -> None:
+    """Bring ``r`` to a complete response (``ngx_http_finalize_request``)."""
+    while True:
+        if rc == OK or rc == DONE:
+            if not r.done:
+                if not r.header_sent:
+                    rc = 500
+                    continue
+                await output(r, [Buf(last=True)])
+            return
+        if rc == DECLINED:
+            rc = 404
+        if rc == ERROR:
+            rc = 500
+        if r.header_sent:
+            # too late for a status: the client must see a failed response, not a short one
+            r.keepalive = False
+            r.conn.abort_response(r)
+            return
+        rc = await special_response(r, rc)
+
+
+async def special_response(r: Request, code: int) -> int:
+    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+    r.headers_out.status = code
+    if r.keepalive and code in CLOSE_ON_ERROR:
+        r.keepalive = False
+    if clcf.error_pages and (not r.error_page or clcf.recursive_error_pages):  # type: ignore
+        for page in clcf.error_pages:  # type: ignore[union-attr]
+            if code in page.codes:
+                return await _send_error_page(r, code, page)
+    return await _send_builtin_page(r, code)
+
+
+async def _send_error_page(r: Request, code: int, page: ErrorPage) -> int:
+    r.error_page = True
+    uri = page.uri.evaluate(r)
+    overwrite = page.overwrite
+    if overwrite is not None and overwrite not in (301, 302, 303, 307, 308):
+        r.err_status = overwrite
+    elif overwrite is None:
+        r.err_status = code if code not in (494, 495, 496, 497) else 400
+    if uri.startswith("/"):
+        if r.method != "HEAD":
+            r.method = "GET"
+        path, _, args = uri.partition("?")
+        return await internal_redirect(r, path, args)
+    if uri.startswith("@"):
+        return await named_location(r, uri)
+    status = overwrite if overwrite in (301, 302, 303, 307, 308) else 302
+    r.err_status = 0
+    r.headers_out.location = uri
+    return await _send_builtin_page(r, status)  # type: ignore[arg-type]
+
+
+async def _send_builtin_page(r: Request, code: int) -> int:
+    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+    ho = r.headers_out
+    if r.err_status and code >= 400:
+        code = r.err_status
+    ho.status = 400 if code in (494, 495, 496, 497) else code
+    body = None
+    if code >= 300:
+        ua = r.headers.get("user-agent", "")
+        msie = bool(clcf.msie_padding) and ("MSIE " in ua or "Chrome/" in ua)
+        body = error_page_body(code, bool(clcf.server_tokens), msie)
+    ho.last_modified = -1
+    ho.etag = None
+    ho.remove("Accept-Ranges")
+    if body is None:
+        ho.content_type = None
+        ho.content_length = 0
+        return await send_response(r, b"")
+    ho.content_type = "text/html"
+    ho.charset = None
+    ho.content_length = len(body)
+    return await send_response(r, body)
+
+
+async def send_response(r: Request, body: bytes) -> int:
+    """Send the header and a whole in-memory body as one last buffer."""
+    rc = send_header(r)
+    if rc != OK:
+        return rc
+    if r.header_only or not body:
+        await output(r, [Buf(last=True)])
+    else:
+        await output(r, [Buf(body, last=True)])
+    return OK
+
+
+# --- the header and body filter chains -----------------------------------------------------------
+
+def send_header(r: Request) -> int:
+    """Run the header-filter chain once (``ngx_http_send_header``)."""
+    if r.header_sent:
+        log_error(r, logging.CRITICAL, "header already sent")
+        return ERROR
+    if r.err_status:
+        r.headers_out.status = r.err_status
+        r.headers_out.status_line = None
+    r.header_sent = True
+    return r.cycle.top_header_filter(r)  # type: ignore[misc,no-any-return]
+
+
+async def output(r: Request, chain: list[Buf]) -> None:
+    """Pass body buffers down the body-filter chain (``ngx_http_output_filter``)."""
+    await r.cycle.top_body_filter(r, chain)  # type: ignore[misc]
+
+
+def absolute_location(r: Request, location: str) -> str:
+    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+    if not location.startswith("/") or not clcf.absolute_redirect:
+        return location
+    if clcf.server_name_in_redirect:
+        host = HTTP_CORE.srv(r).server_name or r.conn.server_addr
+    else:
+        host = r.host or r.conn.server_addr
+    port = r.conn.server_port
+    if port != 80 and clcf.port_in_redirect:
+        host = f"{host}:{port}"
+    return f"http://{host}{location}"
+
+
+_NO_BODY = frozenset({204, 304})
+
+
+def header_filter(r: Request) -> int:
+    """The last header filter: serialise in nginx's order (``ngx_http_header_filter``)."""
+    if r is not r.main:
+        return OK
+    ho = r.headers_out
+    status = ho.status or 200
+    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+    if r.method == "HEAD":
+        r.header_only = True
+    if status in _NO_BODY:
+        r.header_only = True
+        if status == 204:
+            ho.content_type = None
+            ho.content_length = -1
+        ho.last_modified = -1 if status == 204 else ho.last_modified
+    if status not in (200, 206, 304):
+        ho.last_modified = -1
+    lines = [status_line(status)]
+    lines.append(b"Server: nginx/1.22.1\r\n" if clcf.server_tokens else b"Server: nginx\r\n")
+    lines.append(b"Date: " + http_date().encode() + b"\r\n")
+    if ho.content_type:
+        ct = ho.content_type
+        if ho.charset:
+            ct += "; charset=" + ho.charset
+        lines.append(b"Content-Type: " + ct.encode("latin-1") + b"\r\n")
+    if ho.content_length >= 0 and status not in _NO_BODY:
+        lines.append(b"Content-Length: %d\r\n" % ho.content_length)
+    if ho.last_modified >= 0:
+        lines.append(b"Last-Modified: " + http_date(ho.last_modified).encode() + b"\r\n")
+    if ho.location:
+        loc = absolute_location(r, ho.location)
+        lines.append(b"Location: " + loc.encode("latin-1") + b"\r\n")
+    chunked = False
+    if ho.content_length < 0 and not r.header_only and status not in _NO_BODY:
+        if r.http_version == "1.1" and clcf.chunked_transfer_encoding:
+            chunked = True
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        else:
+            r.keepalive = False
+    if r.keepalive and clcf.keepalive_timeout == 0:
+        r.keepalive = False
+    if r.keepalive:
+        lines.append(b"Connection: keep-alive\r\n")
+        if clcf.keepalive_header:
+            lines.append(b"Keep-Alive: timeout=%d\r\n" % clcf.keepalive_header)
+    else:
+        lines.append(b"Connection: close\r\n")
+    if ho.etag:
+        lines.append(b"ETag: " + ho.etag.encode("latin-1") + b"\r\n")
+    for name, value in ho.headers:
+        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+    lines.append(b"\r\n")
+    r.conn.start_response(r, b"".join(lines), status, ho.content_length, chunked)
+    return OK
+
+
+async def write_filter(r: Request, chain: list[Buf]) -> None:
+    """The last body filter: hand buffers to the connection (``ngx_http_write_filter``)."""
+    await r.conn.write(r, chain)
+
+
+# --- helpers for handlers ---------------------------------------------------------------------------
+
+def core_loc_conf(r: Request) -> CoreLocConf:
+    """The http core location conf of ``r`` (root, types, etag, sendfile...)."""
+    return r.loc_conf[HTTP_CORE]  # type: ignore[no-any-return]
+
+
+def set_content_type(r: Request) -> None:
+    """Content-Type from the URI's extension via ``types``, else ``default_type``."""
+    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+    ext = r.exten
+    if ext:
+        t = clcf.types.get(ext) or clcf.types.get(ext.lower())  # type: ignore[union-attr]
+        if t:
+            r.headers_out.content_type = t
+            return
+    r.headers_out.content_type = clcf.default_type  # type: ignore[assignment]
+
+
+def set_etag(r: Request) -> None:
+    """nginx's ETag: ``"<mtime hex>-<size hex>"`` from Last-Modified and Content-Length."""
+    if not r.loc_conf[HTTP_CORE].etag:
+        return
+    ho = r.headers_out
+    ho.etag = f'"{ho.last_modified:x}-{ho.content_length:x}"'
+
+
+async def discard_request_body(r: Request) -> None:
+    """Read and drop the request body now (the connection would do it after the response)."""
+    if r is r.main and r.body is not None:
+        while await r.body.read() is not None:
+            pass
+
+
+HEADER_FILTER = Module(name="http_header_filter")
+WRITE_FILTER = Module(name="http_write_filter")
+
+
+def _install_header_filter(cf: ConfContext) -> None:
+    cf.cycle.top_header_filter = header_filter
+
+
+def _install_write_filter(cf: ConfContext) -> None:
+    cf.cycle.top_body_filter = write_filter
+
+
+HEADER_FILTER.postconfiguration = _install_header_filter
+WRITE_FILTER.postconfiguration = _install_write_filter

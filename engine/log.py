@@ -1,0 +1,76 @@
+"""The error log: nginx's line format, levels, reopen on USR1.
+
+``2026/11/23 02:08:40 [error] 12040#12040: *3 message, client: ..., request: "..."``
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import TextIO
+
+__all__ = ["ErrorLog", "LEVELS", "level_value"]
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO + 5,
+          "warn": logging.WARNING, "error": logging.ERROR, "crit": logging.CRITICAL,
+          "alert": logging.CRITICAL + 5, "emerg": logging.CRITICAL + 10}
+_NAMES = {v: k for k, v in LEVELS.items()}
+
+
+def level_value(name: str) -> int:
+    return LEVELS[name]
+
+
+class ErrorLog:
+    """A set of (file, minimum level) targets; ``stderr`` is a valid target."""
+
+    def __init__(self, targets: list[tuple[str, str]]) -> None:
+        self.targets = targets
+        self._files: list[tuple[TextIO, int, bool]] = []
+        self.open()
+
+    def open(self) -> None:
+        """(Re)open the targets; failure raises OSError (start-up reports it)."""
+        files: list[tuple[TextIO, int, bool]] = []
+        for path, level in self.targets:
+            if path == "stderr":
+                files.append((sys.stderr, LEVELS[level], False))
+            else:
+                files.append((open(path, "a", buffering=1, encoding="latin-1",
+                                   errors="replace"), LEVELS[level], True))
+        old = self._files
+        self._files = files
+        for f, _, owned in old:
+            if owned:
+                f.close()
+
+    def reopen(self) -> None:
+        try:
+            self.open()
+        except OSError as e:
+            self.log(logging.ERROR, f"reopen failed: {e}")
+
+    def close(self) -> None:
+        for f, _, owned in self._files:
+            if owned:
+                f.close()
+        self._files = []
+
+    def enabled(self, level: int) -> bool:
+        return any(level >= lv for _, lv, _ in self._files)
+
+    def log(self, level: int, message: str) -> None:
+        if not self.enabled(level):
+            return
+        pid = os.getpid()
+        line = (f"{time.strftime('%Y/%m/%d %H:%M:%S')} [{_NAMES.get(level, 'error')}] "
+                f"{pid}#{pid}: {message}\n")
+        for f, lv, _ in self._files:
+            if level >= lv:
+                try:
+                    f.write(line)
+                    f.flush()
+                except (OSError, ValueError):
+                    pass

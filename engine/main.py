@@ -1,0 +1,353 @@
+"""The ``trinx`` command: nginx's command line, signals and process lifecycle.
+
+Options and their meanings are nginx's (reference/core.md §1): ``-p`` prefix, ``-c`` config
+(relative to the prefix), ``-e`` start-up error log, ``-g`` extra main-context directives
+(parsed before the file, block directives refused), ``-t``/``-T`` test, ``-q``, ``-s`` signal,
+``-v``/``-V``, ``-h``.  Without ``-p``/``-c`` trinx serves the demo site: prefix
+``<repo>/site/`` and config ``trinx.conf`` there.
+
+One process serves all connections.  ``worker_processes`` is accepted; the cycle/server split
+(sockets opened by ``Server.open_listeners``, no module-level state) is what lets workers share
+listening sockets later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from engine.conf import ConfigError
+from engine.cycle import Cycle, read_cycle
+from engine.http_core import CORE, CoreConf, core_defaults
+from engine.log import ErrorLog
+from engine.modules import MODULE_NAMES, builtin_modules
+from engine.special import NGINX_VERSION
+
+__all__ = ["main", "Options", "parse_args", "load_cycle"]
+
+VERSION = "0.1.0"
+SITE = Path(__file__).resolve().parent.parent / "site"
+
+USAGE = f"""nginx version: nginx/{NGINX_VERSION} (trinx {VERSION})
+Usage: trinx [-?hvVtTq] [-s signal] [-p prefix]
+             [-e filename] [-c filename] [-g directives]
+
+Options:
+  -?,-h         : this help
+  -v            : show version and exit
+  -V            : show version, build information and modules, then exit
+  -t            : test configuration and exit
+  -T            : test configuration, dump it and exit
+  -q            : suppress non-error messages during configuration testing
+  -s signal     : send signal to a master process: stop, quit, reopen, reload
+  -p prefix     : set prefix path (default: {SITE}/)
+  -e filename   : set error log file (default: logs/error.log)
+  -c filename   : set configuration file (default: trinx.conf under the default prefix,
+                  conf/nginx.conf under a prefix given with -p)
+  -g directives : set global directives out of configuration file
+"""
+
+SIGNALS = {"stop": signal.SIGTERM, "quit": signal.SIGQUIT, "reopen": signal.SIGUSR1,
+           "reload": signal.SIGHUP}
+
+
+@dataclass
+class Options:
+    prefix: str | None = None
+    conf: str | None = None
+    errlog: str | None = None
+    directives: str | None = None
+    test: bool = False
+    dump: bool = False
+    quiet: bool = False
+    signal: str | None = None
+    version: bool = False
+    version_full: bool = False
+    help: bool = False
+    extra: list[str] = field(default_factory=list)
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_args(argv: list[str]) -> Options:
+    """nginx's option parser: combined letters (``-tq``) and attached values (``-c/x``)."""
+    o = Options()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if not arg.startswith("-") or arg == "-":
+            raise UsageError(f'invalid option: "{arg}"')
+        j = 1
+        while j < len(arg):
+            ch = arg[j]
+            j += 1
+            if ch in "?h":
+                o.help = True
+            elif ch == "v":
+                o.version = True
+            elif ch == "V":
+                o.version = o.version_full = True
+            elif ch == "t":
+                o.test = True
+            elif ch == "T":
+                o.test = o.dump = True
+            elif ch == "q":
+                o.quiet = True
+            elif ch in "pceg s":
+                if j < len(arg):
+                    value = arg[j:]
+                elif i < len(argv):
+                    value = argv[i]
+                    i += 1
+                else:
+                    names = {"p": "-p", "c": "-c", "e": "-e", "g": "-g", "s": "-s"}
+                    raise UsageError(f'option "{names[ch]}" requires '
+                                     + {"p": "directory name", "c": "file name",
+                                        "e": "file name", "g": "parameter",
+                                        "s": "parameter"}[ch])
+                if ch == "p":
+                    o.prefix = value
+                elif ch == "c":
+                    o.conf = value
+                elif ch == "e":
+                    o.errlog = value
+                elif ch == "g":
+                    o.directives = value
+                elif ch == "s":
+                    if value not in SIGNALS:
+                        raise UsageError(f'invalid option: "-s {value}"')
+                    o.signal = value
+                break
+            else:
+                raise UsageError(f'invalid option: "{arg}"')
+    return o
+
+
+def _paths(o: Options) -> tuple[str, str]:
+    if o.prefix is not None:
+        prefix = os.path.abspath(o.prefix)
+        prefix = prefix if prefix.endswith("/") else prefix + "/"
+        default_conf = "conf/nginx.conf"
+    else:
+        prefix = str(SITE) + "/"
+        default_conf = "trinx.conf"
+    conf = o.conf if o.conf is not None else default_conf
+    if not conf.startswith("/"):
+        conf = os.path.join(prefix, conf)
+    return prefix, os.path.normpath(conf)
+
+
+def load_cycle(o: Options) -> Cycle:
+    """Read the configuration named by the options; raises ConfigError."""
+    prefix, conf = _paths(o)
+    if o.directives and "{" in o.directives:
+        raise ConfigError("block directives are not supported in -g option")
+    cycle = read_cycle(conf, prefix, builtin_modules(), o.directives)
+    core_defaults(cycle.core_conf[CORE])
+    return cycle
+
+
+def _emerg(message: str, errlog: ErrorLog | None = None) -> None:
+    print(f"nginx: [emerg] {message}", file=sys.stderr)
+    if errlog is not None:
+        errlog.log(logging.CRITICAL + 10, message)
+
+
+def _startup_log(o: Options, prefix: str) -> ErrorLog:
+    path = o.errlog or "logs/error.log"
+    if path != "stderr" and not path.startswith("/"):
+        path = os.path.join(prefix, path)
+    try:
+        return ErrorLog([(path, "error")])
+    except OSError:
+        return ErrorLog([("stderr", "error")])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        o = parse_args(args)
+    except UsageError as e:
+        print(f"nginx: {e}", file=sys.stderr)
+        print(USAGE, file=sys.stderr, end="")
+        return 1
+    if o.help or o.version:
+        print(f"nginx version: nginx/{NGINX_VERSION} (trinx {VERSION})", file=sys.stderr)
+        if o.version_full:
+            print(f"built by trinx {VERSION} on Python {sys.version.split()[0]} "
+                  f"(trio {trio.__version__})", file=sys.stderr)
+            prefix, conf = _paths(o)
+            print(f"configure arguments: --prefix={prefix} --conf-path={conf}",
+                  file=sys.stderr)
+            print("modules: " + " ".join(MODULE_NAMES), file=sys.stderr)
+        if o.help:
+            print(USAGE, file=sys.stderr, end="")
+        return 0
+    prefix, conf = _paths(o)
+    if o.signal:
+        return _send_signal(o)
+    startup_log = _startup_log(o, prefix) if not o.test else ErrorLog([])
+    try:
+        cycle = load_cycle(o)
+        error_log = _open_error_log(cycle, o)
+    except ConfigError as e:
+        _emerg(str(e), startup_log)
+        if o.test:
+            print(f"nginx: configuration file {conf} test failed", file=sys.stderr)
+        return 1
+    except OSError as e:
+        _emerg(f'open() "{e.filename}" failed ({e.errno}: {e.strerror})', startup_log)
+        if o.test:
+            print(f"nginx: configuration file {conf} test failed", file=sys.stderr)
+        return 1
+    if o.test:
+        if not o.quiet:
+            print(f"nginx: the configuration file {conf} syntax is ok", file=sys.stderr)
+            print(f"nginx: configuration file {conf} test is successful", file=sys.stderr)
+        if o.dump:
+            for path, text in cycle.files_read:
+                sys.stdout.write(f"# configuration file {path}:\n{text}\n")
+        cycle.close()
+        return 0
+    return run(cycle, o, error_log)
+
+
+def _open_error_log(cycle: Cycle, o: Options) -> ErrorLog:
+    core: CoreConf = cycle.core_conf[CORE]
+    targets = list(core.error_logs)
+    if not targets:
+        path = o.errlog or "logs/error.log"
+        if path != "stderr" and not path.startswith("/"):
+            path = os.path.join(cycle.prefix, path)
+        targets = [(path, "error")]
+    return ErrorLog(targets)
+
+
+def _pid_path(cycle: Cycle) -> str:
+    core: CoreConf = cycle.core_conf[CORE]
+    pid = str(core.pid)
+    return pid if pid.startswith("/") else os.path.join(cycle.prefix, pid)
+
+
+def _send_signal(o: Options) -> int:
+    try:
+        cycle = load_cycle(o)
+    except ConfigError as e:
+        _emerg(str(e))
+        return 1
+    path = _pid_path(cycle)
+    try:
+        pid = int(Path(path).read_text().strip())
+    except (OSError, ValueError) as e:
+        err = getattr(e, "errno", 0)
+        _emerg(f'open() "{path}" failed ({err}: {getattr(e, "strerror", e)})')
+        return 1
+    try:
+        os.kill(pid, SIGNALS[o.signal])  # type: ignore[index]
+    except OSError as e:
+        print(f"nginx: [alert] kill({pid}, {SIGNALS[o.signal].value}) failed "  # type: ignore
+              f"({e.errno}: {e.strerror})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _daemonize() -> None:
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    fd = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1):
+        os.dup2(fd, std)
+    os.close(fd)
+
+
+def run(cycle: Cycle, o: Options, error_log: ErrorLog) -> int:
+    """Serve until a stop signal; returns the exit status."""
+    from engine.server import Server
+
+    core: CoreConf = cycle.core_conf[CORE]
+    if core.daemon:
+        _daemonize()
+    pid_path = _pid_path(cycle)
+    try:
+        Path(pid_path).write_text(f"{os.getpid()}\n")
+    except OSError as e:
+        _emerg(f'open() "{pid_path}" failed ({e.errno}: {e.strerror})', error_log)
+        return 1
+    try:
+        return trio.run(_serve, cycle, o, error_log)
+    except OSError as e:
+        _emerg(f"bind() failed ({e.errno}: {e.strerror})", error_log)
+        return 1
+    finally:
+        try:
+            if Path(pid_path).read_text().strip() == str(os.getpid()):
+                os.unlink(pid_path)
+        except OSError:
+            pass
+
+
+async def _serve(cycle: Cycle, o: Options, error_log: ErrorLog) -> int:
+    from engine.server import Server
+
+    server = Server(cycle, error_log)
+    sigs = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+    with trio.open_signal_receiver(*sigs) as receiver:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.run)
+            error_log.log(logging.INFO + 5, "start worker processes")
+            async for signum in receiver:
+                if signum == signal.SIGHUP:
+                    await _reload(server, o, error_log)
+                elif signum == signal.SIGUSR1:
+                    error_log.log(logging.INFO + 5, "reopening logs")
+                    error_log.reopen()
+                    for fn in getattr(server.cycle, "reopen", ()):
+                        fn()
+                elif signum == signal.SIGQUIT:
+                    error_log.log(logging.INFO + 5, "gracefully shutting down")
+                    server.stop_accepting()
+                    core: CoreConf = server.cycle.core_conf[CORE]
+                    if core.worker_shutdown_timeout:
+                        nursery.start_soon(_shutdown_timer, server,
+                                           core.worker_shutdown_timeout / 1000)  # type: ignore
+                    break
+                else:
+                    error_log.log(logging.INFO + 5, "exiting")
+                    server.stop_accepting()
+                    server.cancel_connections()
+                    break
+    server.cycle.close()
+    error_log.log(logging.INFO + 5, "exit")
+    return 0
+
+
+async def _shutdown_timer(server: "object", seconds: float) -> None:
+    await trio.sleep(seconds)
+    server.cancel_connections()  # type: ignore[attr-defined]
+
+
+async def _reload(server: "object", o: Options, error_log: ErrorLog) -> None:
+    try:
+        cycle = load_cycle(o)
+    except ConfigError as e:
+        error_log.log(logging.CRITICAL + 10, str(e))
+        return
+    try:
+        await server.reload(cycle)  # type: ignore[attr-defined]
+    except OSError as e:
+        error_log.log(logging.CRITICAL + 10, f"bind() failed ({e.errno}: {e.strerror})")
+        cycle.close()
+        return
+    error_log.log(logging.INFO + 5, "reconfiguring")

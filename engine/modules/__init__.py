@@ -1,0 +1,52 @@
+"""The built-in modules, in load order (nginx's ``auto/modules``).
+
+The order is significant twice.  Content-phase handlers registered later run first (so
+``index`` is tried before ``static``).  Filters are pushed onto the chains in this order, so
+the *last* filter module listed is the *first* to see a response, exactly as in nginx:
+header serialisation and the writer sit at the bottom, ``not_modified`` at the top.
+"""
+
+from __future__ import annotations
+
+from engine.http import HEADER_FILTER, WRITE_FILTER
+from engine.http_core import CORE, HTTP_CORE
+from engine.module import Module
+from engine.modules import index, static
+
+__all__ = ["builtin_modules", "MODULE_NAMES"]
+
+
+def builtin_modules() -> list[Module]:
+    """A fresh list of the built-in modules (a cycle may append ``load_module`` ones)."""
+    from filters import FILTER_MODULES
+
+    return [
+        CORE,
+        HTTP_CORE,
+        static.MODULE,
+        index.MODULE,
+        *_optional("engine.modules.autoindex"),
+        *_optional("engine.modules.log"),
+        *_optional("engine.modules.rewrite"),
+        *_optional("engine.modules.access"),
+        # filters: bottom of the chain first
+        WRITE_FILTER,
+        HEADER_FILTER,
+        *FILTER_MODULES,
+    ]
+
+
+def _optional(name: str) -> list[Module]:
+    import importlib
+
+    try:
+        return [importlib.import_module(name).MODULE]
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        return []
+
+
+# nginx's short names of what this build provides, for ``trinx -V``
+MODULE_NAMES = ["core", "static", "index", "log", "rewrite", "access", "headers",
+                "not_modified"]

@@ -1,0 +1,541 @@
+"""The trio shell: listeners, connections, h11, timeouts, the socket writer.
+
+Theory of operation
+-------------------
+h11 parses requests (the security-relevant half of HTTP/1.1: framing, chunked bodies, header
+syntax).  Responses are serialised by ``engine.http.header_filter`` in nginx's exact header
+order; h11 is still told about every response (a ``Response`` carrying only the framing
+headers, then each ``Data`` through ``send_with_data_passthrough``) so that its state machine
+stays in step and keeps pipelining and keep-alive correct.  The bytes h11 returns for the
+status line are dropped; the chunk framing it returns for bodies is used.
+
+File regions go out with ``os.sendfile`` when they are large enough to be worth a second
+syscall; smaller ones are read and coalesced with the header into one ``send``.
+
+Each connection task owns its socket: a request runs inside it (``engine.http.run_request``),
+so cancelling the connection's scope (client gone, fast shutdown) ends everything the request
+started.  Reloads swap ``Server.cycle``; a connection picks up the cycle current when each of
+its requests starts.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import traceback
+from typing import Any
+
+import h11
+import trio
+
+from engine.cycle import Cycle, ServerConf
+from engine.http import finalize_bad_request, log_error, run_request
+from engine.http_core import HTTP_CORE, CoreLocConf, CoreSrvConf
+from engine.log import ErrorLog
+from engine.request import BadRequest, Buf, Request, parse_target
+from engine.special import error_page_body, status_line
+from engine.util import http_date
+
+__all__ = ["Server", "HttpConnection", "ClientGone"]
+
+SENDFILE_MIN = 64 * 1024  # below this a pread + one send beats header send + sendfile
+FLUSH_AT = 64 * 1024
+
+
+class ClientGone(Exception):
+    """The client closed or reset the connection, or a send timed out."""
+
+
+class _FileRegion:
+    """What h11 accounts for a file region without the bytes passing through Python."""
+
+    __slots__ = ("buf",)
+
+    def __init__(self, buf: Buf) -> None:
+        self.buf = buf
+
+    def __len__(self) -> int:
+        return self.buf.file_last - self.buf.file_pos
+
+
+class RequestBody:
+    """Reads (or discards) a request body from h11 with ``client_body_timeout``."""
+
+    def __init__(self, conn: "HttpConnection", r: Request) -> None:
+        self.conn = conn
+        self.r = r
+        self.received = 0
+        self.done = False
+
+    async def read(self) -> bytes | None:
+        """Next chunk of the body, or None at its end.
+
+        Raises:
+            BadRequest: invalid framing (400), or a body over client_max_body_size (413).
+        """
+        if self.done:
+            return None
+        conn = self.conn
+        clcf: CoreLocConf = self.r.loc_conf[HTTP_CORE]
+        conn.send_100_continue()
+        while True:
+            event = await conn.next_event(clcf.client_body_timeout / 1000, body=True)  # type: ignore
+            if isinstance(event, h11.Data):
+                self.received += len(event.data)
+                limit = clcf.client_max_body_size
+                if limit and self.received > limit:  # type: ignore[operator]
+                    raise BadRequest("client intended to send too large chunked body", 413)
+                return bytes(event.data)
+            if isinstance(event, h11.EndOfMessage):
+                self.done = True
+                return None
+
+
+class HttpConnection:
+    """One client connection: reads requests, runs them, writes responses."""
+
+    def __init__(self, server: "Server", stream: trio.SocketStream, number: int,
+                 listen_key: tuple[str, int]) -> None:
+        self.server = server
+        self.stream = stream
+        self.number = number
+        self.listen_key = listen_key
+        sock = stream.socket
+        try:
+            peer = sock.getpeername()
+            local = sock.getsockname()
+        except OSError:
+            peer = local = ("0.0.0.0", 0)
+        self.remote_addr, self.remote_port = str(peer[0]), int(peer[1])
+        self.server_addr, self.server_port = str(local[0]), int(local[1])
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=16 * 1024)
+        self.requests = 0
+        self.pending: list[Any] = []
+        self.aborted = False
+        self.send_timeout = 60.0
+
+    def log(self, level: int, message: str) -> None:
+        self.server.error_log.log(level, message)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def next_event(self, timeout: float, body: bool = False) -> Any:
+        """The next h11 event, reading as needed; raises ClientGone on EOF or timeout."""
+        conn = self.h11
+        while True:
+            event = conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            with trio.move_on_after(timeout) as cs:
+                try:
+                    data = await self.stream.receive_some(65536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    raise ClientGone("reset while reading") from None
+            if cs.cancelled_caught:
+                raise ClientGone("client timed out")
+            conn.receive_data(data)
+            if not data and not body and conn.their_state is h11.IDLE:
+                raise ClientGone("closed keepalive connection")
+
+    def send_100_continue(self) -> None:
+        if self.h11.they_are_waiting_for_100_continue:
+            self.h11.send(h11.InformationalResponse(status_code=100, headers=[]))
+            self.pending.append(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    # --- the connection loop --------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        try:
+            await self._serve()
+        except ClientGone as e:
+            self.log(logging.INFO, f"*{self.number} {e}, client: {self.remote_addr}")
+        except Exception:
+            # a bug in a handler or filter must cost one connection, never the server
+            self.log(logging.CRITICAL + 5, f"*{self.number} unexpected error, client: "
+                     f"{self.remote_addr}\n{traceback.format_exc()}")
+            if not self.aborted and self.h11.our_state is h11.SEND_RESPONSE:
+                await self._error_without_request(self.server.cycle, next(iter(
+                    self.server.cycle.listens.values()))[0], 500)
+        finally:
+            with trio.move_on_after(1) as cs:
+                cs.shield = True
+                await self.stream.aclose()
+
+    async def _serve(self) -> None:
+        srv = self.server
+        while True:
+            cycle = srv.cycle
+            servers = cycle.listens.get(self.listen_key) or srv.fallback_servers(self.listen_key)
+            default = servers[0]
+            cscf: CoreSrvConf = default.srv_conf[HTTP_CORE]
+            timeout = (cscf.client_header_timeout if self.requests == 0 else
+                       default.loc_conf[HTTP_CORE].keepalive_timeout) / 1000  # type: ignore
+            if srv.shutting_down:
+                return
+            with trio.CancelScope() as idle:
+                if self.requests:
+                    srv.idle_scopes.add(idle)
+                try:
+                    event = await self.next_event(timeout)  # type: ignore[arg-type]
+                except h11.RemoteProtocolError as e:
+                    await self._bad_request(cycle, default, e)
+                    return
+                finally:
+                    srv.idle_scopes.discard(idle)
+            if idle.cancelled_caught:
+                return
+            if isinstance(event, h11.ConnectionClosed):
+                return
+            if not isinstance(event, h11.Request):
+                return
+            self.requests += 1
+            r, reject = self._make_request(cycle, servers, event)
+            r.body = RequestBody(self, r)
+            try:
+                if reject:
+                    await finalize_bad_request(r, reject)
+                    return
+                await run_request(r)
+            except BadRequest as e:
+                if r.header_sent:
+                    raise ClientGone(str(e)) from None
+                await self._error_without_request(cycle, default, e.status)
+                return
+            except h11.RemoteProtocolError as e:
+                if not r.header_sent:
+                    await self._bad_request(cycle, default, e)
+                return
+            except h11.LocalProtocolError as e:
+                log_error(r, logging.CRITICAL, f"response framing error: {e}")
+                return
+            if self.aborted or not r.keepalive or srv.shutting_down:
+                return
+            if self.h11.our_state is not h11.DONE:
+                return
+            if not await self._discard_body(r):
+                return
+            if self.requests >= r.loc_conf[HTTP_CORE].keepalive_requests:
+                return
+            self.h11.start_next_cycle()
+
+    async def _discard_body(self, r: Request) -> bool:
+        body = r.body
+        try:
+            while await body.read() is not None:
+                pass
+        except (BadRequest, h11.RemoteProtocolError, ClientGone):
+            return False
+        await self.flush()
+        return self.h11.their_state is h11.DONE
+
+    def _make_request(self, cycle: Cycle, servers: list[ServerConf],
+                      event: h11.Request) -> tuple[Request, int]:
+        """Build the Request; the int is a status to reject it with (0: acceptable)."""
+        headers_in = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
+        hmap: dict[str, str] = {}
+        for n, v in headers_in:
+            if n in hmap:
+                if n == "cookie":
+                    hmap[n] += "; " + v
+                elif n == "x-forwarded-for":
+                    hmap[n] += ", " + v
+            else:
+                hmap[n] = v
+        host = _validate_host(hmap.get("host", ""))
+        server = _select_server(servers, host) if host else servers[0]
+        r = Request(self, cycle, server)
+        r.method = event.method.decode("latin-1")
+        r.http_version = event.http_version.decode()
+        target = event.target.decode("latin-1")
+        r.request_uri = target
+        r.request_line = f"{r.method} {target} HTTP/{r.http_version}"
+        r.headers_in = headers_in
+        r.headers = hmap
+        r.host = host or ""
+        conn_hdr = hmap.get("connection", "").lower()
+        r.keepalive = r.http_version == "1.1" and "close" not in conn_hdr
+        if host is None:
+            self.log(logging.INFO, f"*{self.number} client sent invalid host header while "
+                     f"reading client request headers, client: {self.remote_addr}")
+            return r, 400
+        try:
+            uri, args = parse_target(target, bool(server.srv_conf[HTTP_CORE].merge_slashes))
+        except BadRequest as e:
+            self.log(logging.INFO, f"*{self.number} {e} while reading client request line, "
+                     f"client: {self.remote_addr}")
+            return r, e.status
+        r.uri, r.args = uri, args
+        return r, 0
+
+    async def _bad_request(self, cycle: Cycle, server: ServerConf,
+                           e: h11.RemoteProtocolError) -> None:
+        status = 400
+        msg = str(e)
+        if e.error_status_hint == 431:
+            # nginx: a request line that does not fit is 414, a header block is 494 (a 400)
+            status = 494 if b"\r\n" in bytes(self.h11.trailing_data[0]) else 414
+        self.log(logging.INFO, f"*{self.number} client sent invalid request ({msg}) "
+                               f"while reading client request headers, client: "
+                               f"{self.remote_addr}")
+        await self._error_without_request(cycle, server, status)
+
+    async def _error_without_request(self, cycle: Cycle, server: ServerConf,
+                                     status: int) -> None:
+        """An error page when no request could be built: default server's conf, then close."""
+        clcf: CoreLocConf = server.loc_conf[HTTP_CORE]
+        body = error_page_body(status, bool(clcf.server_tokens)) or b""
+        code = 400 if status in (494, 495, 496, 497) else status
+        head = (status_line(code)
+                + (b"Server: nginx/1.22.1\r\n" if clcf.server_tokens else b"Server: nginx\r\n")
+                + b"Date: " + http_date().encode() + b"\r\n"
+                + b"Content-Type: text/html\r\n"
+                + b"Content-Length: %d\r\n" % len(body)
+                + b"Connection: close\r\n\r\n")
+        try:
+            self.h11.send(h11.Response(status_code=code, headers=[
+                (b"content-length", b"%d" % len(body)), (b"connection", b"close")]))
+        except h11.LocalProtocolError:
+            pass
+        self.pending.append(head + body)
+        try:
+            await self.flush()
+        except ClientGone:
+            pass
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def start_response(self, r: Request, head: bytes, status: int, content_length: int,
+                       chunked: bool) -> None:
+        """Called by the header filter: queue the header bytes and tell h11 the framing."""
+        headers: list[tuple[bytes, bytes]] = []
+        if chunked:
+            headers.append((b"transfer-encoding", b"chunked"))
+        elif content_length >= 0:
+            headers.append((b"content-length", b"%d" % content_length))
+        if not r.keepalive:
+            headers.append((b"connection", b"close"))
+        self.h11.send(h11.Response(status_code=status, headers=headers))
+        self.pending.append(head)
+        self.send_timeout = r.loc_conf[HTTP_CORE].send_timeout / 1000
+        r.bytes_sent += len(head)
+
+    async def write(self, r: Request, chain: list[Buf]) -> None:
+        pending = self.pending
+        h = self.h11
+        size = 0
+        for b in chain:
+            n = len(b)
+            if n and not r.header_only:
+                if b.file is not None and n >= SENDFILE_MIN and r.loc_conf[HTTP_CORE].sendfile:
+                    for part in h.send_with_data_passthrough(h11.Data(data=_FileRegion(b))):
+                        if isinstance(part, _FileRegion):
+                            await self.flush()
+                            await self._sendfile(part.buf)
+                        else:
+                            pending.append(part)
+                else:
+                    data = b.data if b.file is None else b.bytes()
+                    pending.extend(h.send_with_data_passthrough(h11.Data(data=data)))
+                    size += n
+                r.body_bytes_sent += n
+            if b.last:
+                end = h.send(h11.EndOfMessage())
+                if end:
+                    pending.append(end)
+                r.done = True
+                await self.flush()
+                return
+            if b.flush or size >= FLUSH_AT:
+                await self.flush()
+                size = 0
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        data = b"".join(self.pending)
+        self.pending.clear()
+        with trio.move_on_after(self.send_timeout) as cs:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                raise ClientGone("connection reset while sending") from None
+        if cs.cancelled_caught:
+            raise ClientGone("client timed out while sending response")
+
+    async def _sendfile(self, b: Buf) -> None:
+        sock = self.stream.socket
+        fd = sock.fileno()
+        pos, left = b.file_pos, b.file_last - b.file_pos
+        assert b.file is not None
+        with trio.move_on_after(self.send_timeout) as cs:
+            while left > 0:
+                try:
+                    sent = os.sendfile(fd, b.file.fd, pos, left)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_writable(sock)
+                    cs.deadline = trio.current_time() + self.send_timeout
+                    continue
+                except OSError as e:
+                    if e.errno in (errno.EPIPE, errno.ECONNRESET):
+                        raise ClientGone("connection reset while sending") from None
+                    raise
+                if sent == 0:
+                    raise ClientGone(f'file "{b.file.path}" was truncated while sending')
+                pos += sent
+                left -= sent
+                await trio.lowlevel.checkpoint()
+        if cs.cancelled_caught:
+            raise ClientGone("client timed out while sending response")
+
+    def abort_response(self, r: Request) -> None:
+        self.aborted = True
+
+
+def _validate_host(host: str) -> str | None:
+    """nginx's ngx_http_validate_host: lowercase, port stripped; None if invalid."""
+    if not host:
+        return ""
+    h = host.lower()
+    if h.startswith("["):
+        end = h.find("]")
+        if end < 0:
+            return None
+        return h[:end + 1]
+    if "/" in h or "\x00" in h or "\\" in h:
+        return None
+    colon = h.rfind(":")
+    if colon >= 0:
+        h = h[:colon]
+    h = h.rstrip(".")
+    if h.startswith(".") or ".." in h:
+        return None
+    return h
+
+
+def _select_server(servers: list[ServerConf], host: str) -> ServerConf:
+    """Exact name, then leading wildcard, trailing wildcard, regex; else the default."""
+    best: ServerConf | None = None
+    best_rank = 99
+    for srv in servers:
+        cscf: CoreSrvConf = srv.srv_conf[HTTP_CORE]
+        for name in cscf.server_names:  # type: ignore[union-attr]
+            if name == host:
+                return srv
+            rank = 99
+            if name.startswith("*.") and host.endswith(name[1:]):
+                rank = 1
+            elif name.startswith(".") and (host == name[1:] or host.endswith(name)):
+                rank = 1
+            elif name.endswith(".*") and host.startswith(name[:-1]):
+                rank = 2
+            if rank < best_rank:
+                best, best_rank = srv, rank
+        if best_rank > 3:
+            for rx in cscf.name_regexes:
+                if rx.search(host):
+                    best, best_rank = srv, 3
+                    break
+    return best if best is not None else servers[0]
+
+
+class Server:
+    """Listeners and connections of one process; survives reloads (swaps ``cycle``)."""
+
+    def __init__(self, cycle: Cycle, error_log: ErrorLog) -> None:
+        self.cycle = cycle
+        self.error_log = error_log
+        self.shutting_down = False
+        self.listeners: dict[tuple[str, int], list[trio.SocketListener]] = {}
+        self.connections = 0
+        self._numbers = 0
+        self._conn_nursery: trio.Nursery | None = None
+        self._accept_scopes: dict[tuple[str, int], trio.CancelScope] = {}
+        self._stopped = trio.Event()
+        self.idle_scopes: set[trio.CancelScope] = set()
+
+    def fallback_servers(self, key: tuple[str, int]) -> list[ServerConf]:
+        """A listener removed by a reload still serves its in-flight keep-alive requests."""
+        return next(iter(self.cycle.listens.values()))
+
+    async def open_listeners(self, cycle: Cycle) -> None:
+        """Bind every address of ``cycle`` not bound yet; raises OSError like nginx's bind()."""
+        for key in cycle.listens:
+            if key in self.listeners:
+                continue
+            addr, port = key
+            host = None if addr in ("0.0.0.0", "*") else addr
+            self.listeners[key] = await trio.open_tcp_listeners(port, host=host, backlog=511)
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        await self.open_listeners(self.cycle)
+        async with trio.open_nursery() as conns:
+            self._conn_nursery = conns
+            async with trio.open_nursery() as accepts:
+                for key in list(self.listeners):
+                    accepts.start_soon(self._accept_loop, key)
+                self._accepts = accepts
+                task_status.started(self)
+                await self._stopped.wait()
+                accepts.cancel_scope.cancel()
+            for lst in self.listeners.values():
+                for listener in lst:
+                    await listener.aclose()
+
+    async def _accept_loop(self, key: tuple[str, int]) -> None:
+        with trio.CancelScope() as scope:
+            self._accept_scopes[key] = scope
+            async with trio.open_nursery() as n:
+                for listener in self.listeners[key]:
+                    n.start_soon(self._accept_one_listener, listener, key)
+
+    async def _accept_one_listener(self, listener: trio.SocketListener,
+                                   key: tuple[str, int]) -> None:
+        assert self._conn_nursery is not None
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self.error_log.log(logging.CRITICAL, f"accept() failed ({e})")
+                    await trio.sleep(0.1)
+                    continue
+                raise
+            self._numbers += 1
+            self._conn_nursery.start_soon(self._handle, stream, self._numbers, key)
+
+    async def _handle(self, stream: trio.SocketStream, number: int,
+                      key: tuple[str, int]) -> None:
+        self.connections += 1
+        try:
+            await HttpConnection(self, stream, number, key).serve()
+        finally:
+            self.connections -= 1
+
+    async def reload(self, cycle: Cycle) -> None:
+        """Switch to ``cycle``: bind its new addresses, drop listeners it no longer has."""
+        await self.open_listeners(cycle)
+        old = self.cycle
+        self.cycle = cycle
+        for key in list(self.listeners):
+            if key not in cycle.listens:
+                scope = self._accept_scopes.pop(key, None)
+                if scope:
+                    scope.cancel()
+                for listener in self.listeners.pop(key):
+                    await listener.aclose()
+        for key in cycle.listens:
+            if key not in self._accept_scopes:
+                self._accepts.start_soon(self._accept_loop, key)
+        old.close()
+
+    def stop_accepting(self) -> None:
+        """Graceful stop: no new connections; idle keep-alive connections close now."""
+        self.shutting_down = True
+        self._stopped.set()
+        for scope in self.idle_scopes:
+            scope.cancel()
+
+    def cancel_connections(self) -> None:
+        if self._conn_nursery is not None:
+            self._conn_nursery.cancel_scope.cancel()
