@@ -673,3 +673,12 @@ HTTP_CORE = Module(
             "uwsgi_temp_path", "scgi_temp_path")],
     ],
 )
+
+
+def _preconfiguration(cf: ConfContext) -> None:
+    from engine.http_variables import register_core_variables
+
+    register_core_variables(cf)
+
+
+HTTP_CORE.preconfiguration = _preconfiguration
