@@ -144,11 +144,11 @@ def _skip_for(s: int, nxt: list[int], aid: list[int], lists: list[tuple[ByteFn, 
         (act,) = acts.values()
         if act.span is None:
             return None
-        return Skip(SPAN, match=_class_regex(loop), span=act.span, fn=act.fn)
+        return Skip(SPAN, match=_class_regex(loop).match, span=act.span, fn=act.fn)
     lit = _literal_skip(s, nxt, aid)
     if lit is not None:
         return lit
-    return Skip(RUN, match=_class_regex(loop))
+    return Skip(RUN, match=_class_regex(loop).match)
 
 
 def _class_regex(loop: list[int]) -> re.Pattern[bytes]:
