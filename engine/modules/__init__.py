@@ -33,7 +33,20 @@ def builtin_modules() -> list[Module]:
         WRITE_FILTER,
         HEADER_FILTER,
         *FILTER_MODULES,
+        *entry_point_modules(),
     ]
+
+
+def entry_point_modules() -> list[Module]:
+    """Third-party modules installed with a ``trinx.modules`` entry point (value: MODULE)."""
+    from importlib.metadata import entry_points
+
+    out = []
+    for ep in entry_points(group="trinx.modules"):
+        module = ep.load()
+        if isinstance(module, Module):
+            out.append(module)
+    return out
 
 
 def _optional(name: str) -> list[Module]:
