@@ -49,14 +49,31 @@ def compile_machine(main: Expr, entries: Mapping[str, Expr] | None = None, *,
     frags = [nfa.build(main)] + [nfa.build(e) for e in (entries or {}).values()]
     dfa = determinize(nfa, [f.start for f in frags], {f.end for f in frags})
     dfa = prune(dfa)
+    # Copies of one sub-grammar (repetition, entries that continue with main) embed the same
+    # Action objects under different ordinals; compare transitions by the actions they run.
+    uniq: list[Action] = []
+    canon: dict[tuple[int, ...], tuple[int, ...]] = {}
+
+    def canonical(ordinals: tuple[int, ...]) -> tuple[int, ...]:
+        if ordinals not in canon:
+            out: list[int] = []
+            for o in ordinals:  # embedding order; one action object runs once
+                i = next((k for k, a in enumerate(uniq) if a is nfa.actions[o]), -1)
+                if i < 0:
+                    uniq.append(nfa.actions[o])
+                    i = len(uniq) - 1
+                if i not in out:
+                    out.append(i)
+            canon[ordinals] = tuple(out)
+        return canon[ordinals]
+
     for s, row in enumerate(dfa.trans):
-        if dfa.err[s]:
-            err = tuple(sorted(dfa.err[s]))
-            for k, t in enumerate(row):
-                if t < 0:
-                    dfa.tacts[s][k] = err
+        err = tuple(sorted(dfa.err[s]))
+        dfa.tacts[s] = [canonical(err if t < 0 and err else a)
+                        for t, a in zip(row, dfa.tacts[s])]
+        dfa.eof[s] = canonical(dfa.eof[s])
     dfa, _ = minimize(dfa)
-    return _emit(dfa, nfa.actions, list((entries or {}).keys()), name)
+    return _emit(dfa, uniq, list((entries or {}).keys()), name)
 
 
 def _emit(dfa: DFA, actions: list[Action], entry_names: list[str], name: str) -> Machine:
@@ -81,16 +98,12 @@ def _emit(dfa: DFA, actions: list[Action], entry_names: list[str], name: str) ->
     lists: list[tuple[ByteFn, ...]] = [()]
     lnames: list[tuple[str, ...]] = [()]
 
-    def intern(ordinals: tuple[int, ...]) -> int:
-        if ordinals not in interned:
-            seen: list[Action] = []
-            for o in ordinals:  # embedding order; one action object runs once
-                if all(a is not actions[o] for a in seen):
-                    seen.append(actions[o])
-            interned[ordinals] = len(lists)
-            lists.append(tuple(a.fn for a in seen))
-            lnames.append(tuple(a.name for a in seen))
-        return interned[ordinals]
+    def intern(acts: tuple[int, ...]) -> int:
+        if acts not in interned:
+            interned[acts] = len(lists)
+            lists.append(tuple(actions[i].fn for i in acts))
+            lnames.append(tuple(actions[i].name for i in acts))
+        return interned[acts]
 
     col = [0] * 256  # byte -> class
     for k, m in enumerate(dfa.classes):
@@ -114,7 +127,7 @@ def _emit(dfa: DFA, actions: list[Action], entry_names: list[str], name: str) ->
         t, a = nxt[k], aid[k]
         special = a or not t or skips[t] is not None
         tab[k] = t | (SPECIAL if special else 0) | (a << ACT_SHIFT)
-    eof = [()] + [lists[intern(tuple(sorted(dfa.eof[olds[s]])))] for s in range(1, n)]
+    eof = [()] + [lists[intern(dfa.eof[olds[s]])] for s in range(1, n)]
     final = [False] + [dfa.final[olds[s]] for s in range(1, n)]
     names = ["error"] + [dfa.names[olds[s]] or f"s{s}" for s in range(1, n)]
     entries = {e: order[dfa.roots[i + 1]] for i, e in enumerate(entry_names)}
@@ -137,11 +150,10 @@ def _skip_for(s: int, nxt: list[int], aid: list[int], lists: list[tuple[ByteFn, 
     if len(loop) < MIN_RUN_BYTES:
         return None
     if a:
-        ordinals = next(k for k, v in interned.items() if v == a)
-        acts = {id(actions[o]): actions[o] for o in ordinals}
+        acts = next(k for k, v in interned.items() if v == a)
         if len(acts) != 1:
             return None
-        (act,) = acts.values()
+        act = actions[acts[0]]
         if act.span is None:
             return None
         return Skip(SPAN, match=_class_regex(loop).match, span=act.span, fn=act.fn)

@@ -45,7 +45,7 @@ class DFA:
     classes: list[int]
     trans: list[list[int]]
     tacts: list[list[tuple[int, ...]]]
-    eof: list[frozenset[int]]
+    eof: list[tuple[int, ...]]  # sorted action ordinals
     final: list[bool]
     err: list[frozenset[int]]
     names: list[str]
@@ -147,7 +147,7 @@ def determinize(nfa: NFA, roots: Sequence[int], accepts: AbstractSet[int],
         members = {s for s, _ in key}
         fin = bool(members & accepts)
         dfa.final.append(fin)
-        dfa.eof.append(frozenset().union(*(p for s, p in key if s in accepts)))
+        dfa.eof.append(tuple(sorted(frozenset().union(*(p for s, p in key if s in accepts)))))
         dfa.err.append(_err_actions(members, embeds, direct))
         names = {nfa.names[s] for s in members if nfa.names[s]}
         dfa.names.append("|".join(sorted(names)))
@@ -213,7 +213,7 @@ def product(left: DFA, right: DFA) -> DFA:
         out.tacts.append(arow)
         fin = lft.final[l] and not (r >= 0 and rgt.final[r])
         out.final.append(fin)
-        out.eof.append(lft.eof[l] if fin else frozenset())
+        out.eof.append(lft.eof[l] if fin else ())
         out.err.append(lft.err[l])
         out.names.append(lft.names[l])
     return out
@@ -248,7 +248,7 @@ def minimize(dfa: DFA) -> tuple[DFA, list[int]]:
     Error actions must already be folded into transitions (target -1 with actions).
     """
     n = len(dfa.trans)
-    sig0 = [(dfa.final[s], tuple(sorted(dfa.eof[s]))) for s in range(n)]
+    sig0 = [(dfa.final[s], dfa.eof[s]) for s in range(n)]
     ids: dict[object, int] = {}
     block = [ids.setdefault(sig, len(ids)) for sig in sig0]
     while True:

@@ -207,7 +207,7 @@ class NFA:
             for (t, acts), m in merged.items():
                 self.edges.append(Edge(base + i, m, base + t, list(acts)))
             if prod.final[i]:
-                self.eps.append(Eps(base + i, end, sorted(prod.eof[i])))
+                self.eps.append(Eps(base + i, end, list(prod.eof[i])))
             if prod.err[i]:
                 self.err_direct[base + i] = set(prod.err[i])
         return self._frag(base + prod.roots[0], end, mark)
