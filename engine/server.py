@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import socket
 import os
 import traceback
 from typing import Any
@@ -96,13 +97,11 @@ class RequestBody:
 class HttpConnection:
     """One client connection: reads requests, runs them, writes responses."""
 
-    def __init__(self, server: "Server", stream: trio.SocketStream, number: int,
+    def __init__(self, server: "Server", sock: socket.socket, number: int,
                  listen_key: tuple[str, int]) -> None:
         self.server = server
-        self.stream = stream
         self.number = number
         self.listen_key = listen_key
-        sock = stream.socket
         try:
             peer = sock.getpeername()
             local = sock.getsockname()
@@ -115,9 +114,10 @@ class HttpConnection:
         self.pending: list[Any] = []
         self.aborted = False
         self.send_timeout = 60.0
-        self.sock = stream.socket
+        self.sock = sock
         self.timer = trio.CancelScope()
         self.timed_out = ""
+        self.yielded = False
 
     def log(self, level: int, message: str) -> None:
         self.server.error_log.log(level, message)
@@ -136,18 +136,39 @@ class HttpConnection:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            timer = self.timer
-            timer.deadline = trio.current_time() + timeout
-            self.timed_out = "client timed out"
-            try:
-                data = await self.sock.recv(65536)
-            except (OSError, trio.ClosedResourceError):
-                raise ClientGone("reset while reading") from None
-            finally:
-                timer.deadline = math.inf
+            data = await self._recv(timeout)
             conn.receive_data(data)
             if not data and not body and conn.their_state is h11.IDLE:
                 raise ClientGone("closed keepalive connection")
+
+    async def _recv(self, timeout: float) -> bytes:
+        """Read what the socket has; wait (under the connection's deadline) only if nothing.
+
+        The socket is a plain non-blocking one driven with ``wait_readable``: trio's socket
+        wrappers and a deadline per read cost more than the h11 parsing they surround.
+        """
+        sock = self.sock
+        try:
+            return sock.recv(65536)
+        except BlockingIOError:
+            pass
+        except OSError:
+            raise ClientGone("reset while reading") from None
+        timer = self.timer
+        timer.deadline = trio.current_time() + timeout
+        self.timed_out = "client timed out"
+        self.yielded = True
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(sock)
+                try:
+                    return sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    raise ClientGone("reset while reading") from None
+        finally:
+            timer.deadline = math.inf
 
     def send_100_continue(self) -> None:
         if self.h11.they_are_waiting_for_100_continue:
@@ -172,9 +193,10 @@ class HttpConnection:
         if self.timer.cancelled_caught:
             self.log(logging.INFO, f"*{self.number} {self.timed_out}, client: "
                                    f"{self.remote_addr}")
-        with trio.move_on_after(1) as cs:
-            cs.shield = True
-            await self.stream.aclose()
+        try:
+            trio.lowlevel.notify_closing(self.sock)
+        finally:
+            self.sock.close()
 
     async def _serve(self) -> None:
         srv = self.server
@@ -223,6 +245,11 @@ class HttpConnection:
             except h11.LocalProtocolError as e:
                 log_error(r, logging.CRITICAL, f"response framing error: {e}")
                 return
+            if not self.yielded:
+                # a client that pipelines faster than we answer never makes us wait: give
+                # the other connections their turn once per request
+                await trio.lowlevel.checkpoint()
+            self.yielded = False
             if self.aborted or not r.keepalive or srv.shutting_down:
                 return
             if self.h11.our_state is not h11.DONE:
@@ -370,18 +397,28 @@ class HttpConnection:
         data = b"".join(self.pending)
         self.pending.clear()
         sock = self.sock
-        timer = self.timer
-        timer.deadline = trio.current_time() + self.send_timeout
-        self.timed_out = "client timed out while sending response"
         try:
-            sent = await sock.send(data)
-            if sent < len(data):
-                view = memoryview(data)
-                while sent < len(view):
-                    sent += await sock.send(view[sent:])
-                    timer.deadline = trio.current_time() + self.send_timeout
-        except (OSError, trio.ClosedResourceError):
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
             raise ClientGone("connection reset while sending") from None
+        if sent == len(data):
+            return
+        view = memoryview(data)
+        timer = self.timer
+        self.timed_out = "client timed out while sending response"
+        self.yielded = True
+        try:
+            while sent < len(view):
+                timer.deadline = trio.current_time() + self.send_timeout
+                await trio.lowlevel.wait_writable(sock)
+                try:
+                    sent += sock.send(view[sent:])
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    raise ClientGone("connection reset while sending") from None
         finally:
             timer.deadline = math.inf
 
@@ -414,6 +451,29 @@ class HttpConnection:
 
     def abort_response(self, r: Request) -> None:
         self.aborted = True
+
+
+def _listen_socket(addr: str, port: int) -> socket.socket:
+    """A non-blocking listening socket (plain, so that worker processes could share it)."""
+    host = "" if addr in ("0.0.0.0", "*") else addr
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(511)
+    except OSError as e:
+        sock.close()
+        shown = f"[{addr}]" if ":" in addr else addr
+        raise OSError(e.errno, f"bind() to {shown}:{port} failed ({e.errno}: {e.strerror})"
+                      ) from None
+    sock.setblocking(False)
+    return sock
+
+
+def _close_socket(sock: socket.socket) -> None:
+    trio.lowlevel.notify_closing(sock)
+    sock.close()
 
 
 def _validate_host(host: str) -> str | None:
@@ -470,7 +530,7 @@ class Server:
         self.cycle = cycle
         self.error_log = error_log
         self.shutting_down = False
-        self.listeners: dict[tuple[str, int], list[trio.SocketListener]] = {}
+        self.listeners: dict[tuple[str, int], list[socket.socket]] = {}
         self.connections = 0
         self._numbers = 0
         self._conn_nursery: trio.Nursery | None = None
@@ -483,13 +543,14 @@ class Server:
         return next(iter(self.cycle.listens.values()))
 
     async def open_listeners(self, cycle: Cycle) -> None:
-        """Bind every address of ``cycle`` not bound yet; raises OSError like nginx's bind()."""
+        """Bind every address of ``cycle`` not bound yet.
+
+        Raises:
+            OSError: with nginx's message, ``bind() to 127.0.0.1:80 failed (98: ...)``.
+        """
         for key in cycle.listens:
-            if key in self.listeners:
-                continue
-            addr, port = key
-            host = None if addr in ("0.0.0.0", "*") else addr
-            self.listeners[key] = await trio.open_tcp_listeners(port, host=host, backlog=511)
+            if key not in self.listeners:
+                self.listeners[key] = [_listen_socket(*key)]
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         await self.open_listeners(self.cycle)
@@ -503,36 +564,40 @@ class Server:
                 await self._stopped.wait()
                 accepts.cancel_scope.cancel()
             for lst in self.listeners.values():
-                for listener in lst:
-                    await listener.aclose()
+                for lsock in lst:
+                    _close_socket(lsock)
 
     async def _accept_loop(self, key: tuple[str, int]) -> None:
         with trio.CancelScope() as scope:
             self._accept_scopes[key] = scope
             async with trio.open_nursery() as n:
-                for listener in self.listeners[key]:
-                    n.start_soon(self._accept_one_listener, listener, key)
+                for lsock in self.listeners[key]:
+                    n.start_soon(self._accept_one_listener, lsock, key)
 
-    async def _accept_one_listener(self, listener: trio.SocketListener,
-                                   key: tuple[str, int]) -> None:
+    async def _accept_one_listener(self, lsock: socket.socket, key: tuple[str, int]) -> None:
         assert self._conn_nursery is not None
         while True:
             try:
-                stream = await listener.accept()
+                sock, _ = lsock.accept()
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(lsock)
+                continue
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     self.error_log.log(logging.CRITICAL, f"accept() failed ({e})")
                     await trio.sleep(0.1)
                     continue
                 raise
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._numbers += 1
-            self._conn_nursery.start_soon(self._handle, stream, self._numbers, key)
+            self._conn_nursery.start_soon(self._handle, sock, self._numbers, key)
+            await trio.lowlevel.checkpoint()
 
-    async def _handle(self, stream: trio.SocketStream, number: int,
-                      key: tuple[str, int]) -> None:
+    async def _handle(self, sock: socket.socket, number: int, key: tuple[str, int]) -> None:
         self.connections += 1
         try:
-            await HttpConnection(self, stream, number, key).serve()
+            await HttpConnection(self, sock, number, key).serve()
         finally:
             self.connections -= 1
 
@@ -546,8 +611,8 @@ class Server:
                 scope = self._accept_scopes.pop(key, None)
                 if scope:
                     scope.cancel()
-                for listener in self.listeners.pop(key):
-                    await listener.aclose()
+                for lsock in self.listeners.pop(key):
+                    _close_socket(lsock)
         for key in cycle.listens:
             if key not in self._accept_scopes:
                 self._accepts.start_soon(self._accept_loop, key)
