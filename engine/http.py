@@ -20,8 +20,11 @@ chain, ending in the connection's writer).
 
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
+import os
+import stat as stat_mod
 from typing import Any, Awaitable, Callable
 
 from engine.cycle import ConfContext, Phase
@@ -188,12 +191,17 @@ async def named_location(r: Request, name: str) -> int:
 
 # --- mapping URIs to files, try_files -------------------------------------------------------------
 
-def map_uri_to_path(r: Request, uri: str | None = None) -> str | None:
-    """root/alias + URI (``ngx_http_map_uri_to_path``); None if an alias cannot map it."""
-    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+def _document_root(r: Request, clcf: CoreLocConf) -> str:
     root = clcf.root.evaluate(r)  # type: ignore[union-attr]
     if not root.startswith("/"):
         root = r.cycle.prefix + root  # nginx's ngx_get_full_name: relative to the prefix
+    return root
+
+
+def map_uri_to_path(r: Request, uri: str | None = None) -> str | None:
+    """root/alias + URI (``ngx_http_map_uri_to_path``); None if an alias cannot map it."""
+    clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+    root = _document_root(r, clcf)
     if uri is None:
         uri = r.uri
     if clcf.alias:
@@ -209,34 +217,50 @@ def map_uri_to_path(r: Request, uri: str | None = None) -> str | None:
 
 
 async def try_files(r: Request) -> int:
-    import os
+    """``ngx_http_core_try_files_phase``: the first existing candidate becomes ``$uri``.
 
+    A candidate written with a trailing ``/`` tests for a directory, and the slash is not part
+    of the new URI (nginx strips it from the template at config time), so a hit on ``$uri/``
+    leaves the static handler to answer the directory with its 301.  With a (non-regex)
+    ``alias``, a candidate that starts with the location's name is mapped below the alias.
+    """
     clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
-    if clcf.try_files is None:
+    tf = clcf.try_files
+    if tf is None:
         return DECLINED
-    *candidates, fallback = clcf.try_files
-    for cv in candidates:
+    root = _document_root(r, clcf)
+    alias = clcf.loc_name if clcf.alias and not clcf.loc_regex else ""
+    last = len(tf) - 1
+    for i in range(last):
+        cv = tf[i]
         value = cv.evaluate(r)
-        want_dir = value.endswith("/") and len(value) > 1
-        path = map_uri_to_path(r, value if value.startswith("/") else "/" + value)
-        if path is None:
-            return 500
+        test_dir = len(cv.source) > 1 and cv.source.endswith("/")
+        if test_dir:
+            value = value[:-1]
+        rest = value[len(alias):] if alias and value.startswith(alias) else value
+        path = root + rest
         try:
-            st = os.stat(path.encode("latin-1"))
-        except OSError:
+            st = os.stat(path.encode("latin-1", "surrogateescape"))
+        except OSError as e:
+            if e.errno not in _NOT_FOUND_ERRNOS:
+                log_error(r, logging.CRITICAL, f'stat() "{path}" failed ({e.errno}: {e.strerror})')
             continue
-        import stat as stat_mod
-        if want_dir != stat_mod.S_ISDIR(st.st_mode):
+        except ValueError:  # NUL in a variable's value
             continue
-        r.set_uri(value)
+        if stat_mod.S_ISDIR(st.st_mode) != test_dir:
+            continue
+        r.set_uri(alias + rest if alias else value)
         return DECLINED
-    value = fallback.evaluate(r)
+    value = tf[last].evaluate(r)
     if value.startswith("=") and value[1:].isdigit():
         return int(value[1:])
     if value.startswith("@"):
         return await named_location(r, value)
     uri, _, args = value.partition("?")
     return await internal_redirect(r, uri, args)
+
+
+_NOT_FOUND_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
 
 
 # --- finalisation and special responses ------------------------------------------------------------
@@ -286,25 +310,37 @@ async def finalize(r: Request, rc: int) -> None:
 
 
 async def special_response(r: Request, code: int) -> int:
+    """An error or redirect status becomes a response (``ngx_http_special_response_handler``).
+
+    ``r.err_status`` takes the new code every time, so an error inside an error_page target
+    (e.g. ``error_page 404 =200 /missing``) answers with that later error, as nginx does.
+    """
     clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
-    r.headers_out.status = code
+    r.err_status = code
     if r.keepalive and code in CLOSE_ON_ERROR:
         r.keepalive = False
-    if clcf.error_pages and (not r.error_page or clcf.recursive_error_pages):  # type: ignore
+    # r.error_page is set only where recursive_error_pages is off: a location with it on
+    # leaves the next error free to be redirected again
+    if not r.error_page and clcf.error_pages and r.uri_changes != 0:
+        if not clcf.recursive_error_pages:
+            r.error_page = True
         for page in clcf.error_pages:  # type: ignore[union-attr]
             if code in page.codes:
                 return await _send_error_page(r, code, page)
     return await _send_builtin_page(r, code)
 
 
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
 async def _send_error_page(r: Request, code: int, page: ErrorPage) -> int:
-    r.error_page = True
-    uri = page.uri.evaluate(r)
+    """``ngx_http_send_error_page``: redirect to the page's URI, named location or URL."""
     overwrite = page.overwrite
-    if overwrite is not None and overwrite not in (301, 302, 303, 307, 308):
-        r.err_status = overwrite
-    elif overwrite is None:
-        r.err_status = code if code not in (494, 495, 496, 497) else 400
+    if overwrite is not None:
+        r.err_status = overwrite  # "=" alone is 0: the target's own status
+    elif code in (494, 495, 496, 497):
+        r.err_status = 400  # nginx's error_page setter turns these into "=400"
+    uri = page.uri.evaluate(r)
     if uri.startswith("/"):
         if r.method != "HEAD":
             r.method = "GET"
@@ -312,22 +348,22 @@ async def _send_error_page(r: Request, code: int, page: ErrorPage) -> int:
         return await internal_redirect(r, path, args)
     if uri.startswith("@"):
         return await named_location(r, uri)
-    status = overwrite if overwrite in (301, 302, 303, 307, 308) else 302
-    r.err_status = 0
+    if overwrite not in _REDIRECTS:
+        r.err_status = 302
     r.headers_out.location = uri
-    return await _send_builtin_page(r, status)  # type: ignore[arg-type]
+    return await _send_builtin_page(r, r.err_status)
 
 
 async def _send_builtin_page(r: Request, code: int) -> int:
     clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
     ho = r.headers_out
-    if r.err_status and code >= 400:
-        code = r.err_status
-    ho.status = 400 if code in (494, 495, 496, 497) else code
+    if code in (494, 495, 496, 497):
+        r.err_status = 400
+    ho.status = r.err_status or code
     body = None
     if code >= 300:
-        ua = r.headers.get("user-agent", "")
-        msie = bool(clcf.msie_padding) and ("MSIE " in ua or "Chrome/" in ua)
+        msie = code >= 400 and bool(clcf.msie_padding) and _msie_or_chrome(
+            r.headers.get("user-agent"))
         body = error_page_body(code, bool(clcf.server_tokens), msie)
     ho.last_modified = -1
     ho.etag = None
@@ -340,6 +376,18 @@ async def _send_builtin_page(r: Request, code: int) -> int:
     ho.charset = None
     ho.content_length = len(body)
     return await send_response(r, body)
+
+
+def _msie_or_chrome(ua: str | None) -> bool:
+    """nginx's ``headers_in.msie || headers_in.chrome`` (``ngx_http_process_user_agent``)."""
+    if not ua:
+        return False
+    if "Opera" in ua:
+        return False
+    i = ua.find("MSIE ")
+    if i >= 0 and i + 7 < len(ua):
+        return True
+    return "Gecko/" not in ua and "Chrome/" in ua
 
 
 async def send_response(r: Request, body: bytes) -> int:
@@ -378,7 +426,7 @@ def absolute_location(r: Request, location: str) -> str:
     if not location.startswith("/") or not clcf.absolute_redirect:
         return location
     if clcf.server_name_in_redirect:
-        host = HTTP_CORE.srv(r).server_name or r.conn.server_addr
+        host = HTTP_CORE.srv(r).server_name  # even when empty, as nginx does
     else:
         host = r.host or r.conn.server_addr
     port = r.conn.server_port
@@ -419,9 +467,12 @@ def header_filter(r: Request) -> int:
         lines.append(b"Content-Length: %d\r\n" % ho.content_length)
     if ho.last_modified >= 0:
         lines.append(b"Last-Modified: " + http_date(ho.last_modified).encode() + b"\r\n")
-    if ho.location:
-        loc = absolute_location(r, ho.location)
-        lines.append(b"Location: " + loc.encode("latin-1") + b"\r\n")
+    # nginx writes Location here only when it makes it absolute; otherwise it stays in the
+    # generic header list, after Connection
+    location = ho.location
+    if location and location[0] == "/" and clcf.absolute_redirect:
+        lines.append(b"Location: " + absolute_location(r, location).encode("latin-1") + b"\r\n")
+        location = None
     chunked = False
     if ho.content_length < 0 and not r.header_only and status not in _NO_BODY:
         if r.http_version == "1.1" and clcf.chunked_transfer_encoding:
@@ -437,6 +488,8 @@ def header_filter(r: Request) -> int:
             lines.append(b"Keep-Alive: timeout=%d\r\n" % clcf.keepalive_header)
     else:
         lines.append(b"Connection: close\r\n")
+    if location:
+        lines.append(b"Location: " + location.encode("latin-1") + b"\r\n")
     if ho.etag:
         lines.append(b"ETag: " + ho.etag.encode("latin-1") + b"\r\n")
     for name, value in ho.headers:
