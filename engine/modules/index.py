@@ -2,7 +2,8 @@
 
 Each name is tried in order as ``<directory>/<name>``; the first that exists (any type) is an
 internal redirect to URI + name with the args kept.  A name starting with ``/`` is a fallback
-taken unconditionally.  A missing directory is 404; nothing found passes to the next handler.
+taken unconditionally.  A missing directory is 404 (logged with the index file's path, as
+nginx does); nothing found passes to the next handler.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 from dataclasses import dataclass
 
 from engine import api
@@ -44,44 +46,56 @@ async def index_handler(r: api.Request) -> int:
     dir_path = api.map_uri_to_path(r)
     if dir_path is None:
         return 500
-    dir_checked = False
+    dir_tested = False
     for cv in conf.indices:  # type: ignore[union-attr]
         name = cv.evaluate(r)
         if name.startswith("/"):
-            uri, _, args = name.partition("?")
-            return await api.internal_redirect(r, uri, args or r.args)
+            # taken as is: nginx splits no "?args" off an index name
+            return await api.internal_redirect(r, name, r.args)
         path = dir_path + name
         try:
-            os.stat(path.encode("latin-1"))
+            os.stat(path.encode("latin-1", "surrogateescape"))
         except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
-                if not dir_checked:
-                    rc = _test_dir(r, dir_path)
-                    if rc:
-                        return rc
-                    dir_checked = True
+            if e.errno in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.EACCES):
+                return _index_error(r, path, e)
+            if not dir_tested:
+                rc = _test_dir(r, dir_path, path)
+                if rc:
+                    return rc
+                dir_tested = True
+            if e.errno == errno.ENOENT:
                 continue
-            if e.errno == errno.EACCES:
-                api.log_error(r, logging.ERROR, f'"{path}" is forbidden ({e.errno}: {e.strerror})')
-                return 403
+            api.log_error(r, logging.CRITICAL, f'stat() "{path}" failed ({e.errno}: {e.strerror})')
             return 500
         return await api.internal_redirect(r, r.uri + name, r.args)
     return api.DECLINED
 
 
-def _test_dir(r: api.Request, dir_path: str) -> int:
+def _index_error(r: api.Request, path: str, e: OSError) -> int:
+    """``ngx_http_index_error``: 403 for EACCES, else 404 (logged unless log_not_found off)."""
+    if e.errno == errno.EACCES:
+        api.log_error(r, logging.ERROR, f'"{path}" is forbidden ({e.errno}: {e.strerror})')
+        return 403
+    if api.core_loc_conf(r).log_not_found:
+        api.log_error(r, logging.ERROR, f'"{path}" is not found ({e.errno}: {e.strerror})')
+    return 404
+
+
+def _test_dir(r: api.Request, dir_path: str, index_path: str) -> int:
+    """``ngx_http_index_test_dir``: 0 if the directory exists (or cannot be searched), else the
+    status; a missing directory is reported with the index file's path, as nginx does."""
     try:
-        st = os.stat(dir_path.encode("latin-1"))
+        st = os.stat(dir_path.encode("latin-1", "surrogateescape"))
     except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            api.log_error(r, logging.ERROR, f'"{dir_path}" is not found ({e.errno}: {e.strerror})')
-            return 404
+        if e.errno == errno.ENOENT:
+            return _index_error(r, index_path, e)
         if e.errno == errno.EACCES:
-            return 403
+            return 0  # the index stat failed otherwise, so searching the directory is allowed
+        api.log_error(r, logging.CRITICAL, f'stat() "{dir_path}" failed ({e.errno}: {e.strerror})')
         return 500
-    import stat as stat_mod
-    if not stat_mod.S_ISDIR(st.st_mode):
-        return 404
+    if not stat.S_ISDIR(st.st_mode):
+        api.log_error(r, logging.CRITICAL + 5, f'"{dir_path}" is not a directory')
+        return 500
     return 0
 
 
