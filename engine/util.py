@@ -11,11 +11,21 @@ _cache_sec = -1
 _cache_val = ""
 
 
+_dates: dict[int, str] = {}
+
+
 def http_date(ts: float | None = None) -> str:
-    """IMF-fixdate; the current time is cached per second since every response needs it."""
+    """IMF-fixdate; the current time is cached per second since every response needs it,
+    and file times (Last-Modified) in a small cache since the same files are served often."""
     global _cache_sec, _cache_val
     if ts is not None:
-        return formatdate(ts, usegmt=True)
+        its = int(ts)
+        v = _dates.get(its)
+        if v is None:
+            if len(_dates) > 4096:
+                _dates.clear()
+            v = _dates[its] = formatdate(its, usegmt=True)
+        return v
     now = int(time.time())
     if now != _cache_sec:
         _cache_val = formatdate(now, usegmt=True)
