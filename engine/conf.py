@@ -70,6 +70,9 @@ class Statement:
 
 
 _SPACE = " \t\r\n"
+# nginx's NGX_CONF_BUFFER: the file is read through a buffer this size, so no word (nor comment)
+# may be longer
+CONF_BUFFER = 4096
 _UNESCAPE = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
 
 
@@ -91,16 +94,24 @@ def unescape(raw: str) -> str:
 
 
 class Tokenizer:
-    """Reads statements from the text of one configuration file.
+    """Reads statements from the text of one configuration file (or of the ``-g`` option).
 
     ``next()`` returns the next ``Statement``; at end of text it returns a ``Token.EOF``
     statement (repeatedly).  Syntax errors raise ``ConfigError`` naming the file and line; the
     tokenizer is not usable afterwards.
+
+    Args:
+        text: the whole text, decoded as latin-1.
+        file: the name used in messages (``"command line"`` for ``-g``).
+        param: True for the ``-g`` string.  nginx reads that from memory rather than through
+            its 4096-byte file buffer, so it has no word-length limit, and a missing ``;`` at
+            its end is ``unexpected end of parameter, expecting ";"``.
     """
 
-    def __init__(self, text: str, file: str) -> None:
+    def __init__(self, text: str, file: str, param: bool = False) -> None:
         self.text = text
         self.file = file
+        self.param = param
         self.pos = 0
         self.line = 1
 
@@ -113,14 +124,25 @@ class Tokenizer:
         last_space = True
         need_space = False
         quoted = s_quoted = d_quoted = sharp_comment = variable = False
-        start = 0
-        pos = self.pos
+        # ``start`` is where nginx's file buffer must begin: the current word (or comment, or
+        # the last whitespace byte).  A word that fills the whole buffer is an error.
+        pos = start = self.pos
+        start_line = self.line
         while True:
             if pos >= n:
                 self.pos = pos
                 if words or not last_space:
+                    if self.param:
+                        raise self._error('unexpected end of parameter, expecting ";"')
                     raise self._error('unexpected end of file, expecting ";" or "}"')
                 return Statement(kind=Token.EOF, words=(), file=self.file, line=self.line)
+            if pos - start >= CONF_BUFFER and not self.param:
+                self.line = start_line
+                if d_quoted or s_quoted:
+                    q = '"' if d_quoted else "'"
+                    raise self._error(f'too long parameter, probably missing terminating '
+                                      f'"{q}" character')
+                raise self._error(f'too long parameter "{text[start:start + 10]}..." started')
             ch = text[pos]
             pos += 1
             if ch == "\n":
@@ -140,12 +162,12 @@ class Tokenizer:
                     return self._done(pos, Token.DIRECTIVE, words)
                 if ch == "{":
                     return self._done(pos, Token.BLOCK_START, words)
-                if ch == ")":
-                    last_space, need_space = True, False
-                    continue
-                raise self._error(f'unexpected "{ch}"')
+                if ch != ")":
+                    raise self._error(f'unexpected "{ch}"')
+                # nginx does not skip the ")": it falls through and starts a new word with it
+                last_space, need_space = True, False
             if last_space:
-                start = pos - 1
+                start, start_line = pos - 1, self.line
                 if ch in _SPACE:
                     continue
                 if ch == ";" or ch == "{":

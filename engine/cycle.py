@@ -82,6 +82,7 @@ class Cycle:
     listens: dict[tuple[str, int], Any] = field(default_factory=dict)
     # objects that need closing when the cycle is dropped (open log files...)
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    reopen: list[Callable[[], None]] = field(default_factory=list)  # on USR1 (access logs)
 
     def close(self) -> None:
         for fn in self.cleanup:
@@ -180,10 +181,11 @@ class ConfContext:
             self._tok, self.file, self.line = saved
 
     def parse_string(self, text: str, name: str) -> None:
+        """Parse the ``-g`` directives (nginx's ``ngx_conf_param``): no blocks allowed."""
         saved = (self._tok, self.file, self.line)
-        self._tok = Tokenizer(text, name)
+        self._tok = Tokenizer(text, name, param=True)
         try:
-            self._parse(in_block=False)
+            self._parse(in_block=False, param=True)
         finally:
             self._tok, self.file, self.line = saved
 
@@ -206,7 +208,8 @@ class ConfContext:
             cf.skip_block() if st.kind is Token.BLOCK_START else None))
 
     def _parse(self, in_block: bool,
-               handler: Callable[["ConfContext", Statement], None] | None = None) -> None:
+               handler: Callable[["ConfContext", Statement], None] | None = None,
+               param: bool = False) -> None:
         tok = self._tok
         assert tok is not None
         while True:
@@ -220,6 +223,8 @@ class ConfContext:
                 if not in_block:
                     raise self.error('unexpected "}"')
                 return
+            if param and st.kind is Token.BLOCK_START:
+                raise self.error("block directives are not supported in -g option")
             self.args = st.words
             if handler is not None:
                 handler(self, st)

@@ -7,7 +7,8 @@ because they build its structures (servers, locations, listens).
 
 Directives that an existing nginx.conf commonly has but that trinx does not act on (``user``,
 ``worker_connections``, ``*_temp_path``, ``tcp_nopush`` ...) are accepted and ignored, with the
-contexts and argument counts nginx checks, so a wrong use still fails as it would in nginx.
+contexts, argument counts and value checks nginx applies (``engine/compat.py``), so a wrong use
+still fails as it would in nginx.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from engine.compat import compat_directives, events_directives
 from engine.conf import ConfigError, Statement, Token
 from engine.cycle import ConfContext, ServerConf, merge_confs, merge_location_tree
 from engine.locations import Location, LocKind, pcre_to_python
@@ -40,6 +42,7 @@ class CoreConf:
     worker_processes: int | Unset = UNSET
     worker_shutdown_timeout: int | Unset = UNSET
     error_logs: list[tuple[str, str]] = field(default_factory=list)  # (path, level)
+    seen: set[str] = field(default_factory=set)  # accepted-and-ignored directives set here
 
 
 LOG_LEVELS = ["emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"]
@@ -54,7 +57,7 @@ def _set_worker_processes(cf: ConfContext, cmd: Directive, conf: CoreConf) -> No
     elif v.isdigit():
         conf.worker_processes = int(v)
     else:
-        raise cf.error(f'invalid value "{v}" in "worker_processes" directive')
+        raise cf.error('"worker_processes" directive invalid value')
 
 
 def parse_error_log(cf: ConfContext) -> tuple[str, str]:
@@ -141,13 +144,7 @@ CORE = Module(
         _ign("timer_resolution", Ctx.MAIN, Args.TAKE1),
         _ign("env", Ctx.MAIN, Args.TAKE1),
         _ign("thread_pool", Ctx.MAIN, Args.TAKE23),
-        _ign("worker_connections", Ctx.EVENTS, Args.TAKE1),
-        _ign("use", Ctx.EVENTS, Args.TAKE1),
-        _ign("multi_accept", Ctx.EVENTS, Args.FLAG),
-        _ign("accept_mutex", Ctx.EVENTS, Args.FLAG),
-        _ign("accept_mutex_delay", Ctx.EVENTS, Args.TAKE1),
-        _ign("worker_aio_requests", Ctx.EVENTS, Args.TAKE1),
-        _ign("debug_connection", Ctx.EVENTS, Args.TAKE1),
+        *events_directives(),
     ],
 )
 
@@ -170,6 +167,7 @@ class Listen:
     default_server: bool
     file: str
     line: int
+    opts_set: bool = False  # socket options given (nginx's lsopt.set): once per address
 
 
 @dataclass
@@ -182,6 +180,7 @@ class CoreSrvConf:
     merge_slashes: bool | Unset = UNSET
     underscores_in_headers: bool | Unset = UNSET
     ignore_invalid_headers: bool | Unset = UNSET
+    seen: set[str] = field(default_factory=set)  # accepted-and-ignored directives set here
     # compiled at merge: exact names, wildcard (regex), regexes
     name_regexes: list[re.Pattern[str]] = field(default_factory=list)
 
@@ -249,6 +248,7 @@ class CoreLocConf:
     # set by the location directive (alias needs the location name's length)
     loc_name: str = ""
     loc_regex: bool = False
+    seen: set[str] = field(default_factory=set)  # accepted-and-ignored directives set here
 
     def merge(self, parent: "CoreLocConf") -> None:
         if self.root is UNSET:
@@ -322,6 +322,8 @@ def _http_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
         if m.postconfiguration:
             m.postconfiguration(cf)
     cf.main_conf, cf.srv_conf, cf.loc_conf = {}, {}, {}
+    # main-context directives may follow the http block
+    cf.ctx = Ctx.MAIN
 
 
 def _server_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
@@ -403,17 +405,35 @@ def _listen(cf: ConfContext, cmd: Directive, conf: CoreSrvConf) -> None:
     addr, port = _parse_addr_port(value)
     if port is None or not (0 < port < 65536):
         raise cf.error(f'invalid port in "{value}" of the "listen" directive')
-    default = False
+    default = opts_set = False
     for a in cf.args[2:]:
         if a in ("default_server", "default"):
             default = True
         elif a in ("ssl", "http2", "quic", "proxy_protocol"):
             raise cf.error(f'the "{a}" parameter of "listen" is not supported by trinx')
         elif a in _LISTEN_FLAGS or a.startswith(_LISTEN_PARAMS):
-            continue
+            opts_set = opts_set or a in ("bind", "reuseport", "deferred") or \
+                a.startswith(_LISTEN_PARAMS)
         else:
             raise cf.error(f'invalid parameter "{a}"')
-    conf.listens.append(Listen(addr, port, default, cf.file, cf.line))
+    listen = Listen(addr, port, default, cf.file, cf.line, opts_set)
+    _check_listen(cf, conf, listen)
+    conf.listens.append(listen)
+
+
+def _check_listen(cf: ConfContext, conf: CoreSrvConf, new: Listen) -> None:
+    """nginx's ngx_http_add_addresses checks, made when the directive is read."""
+    text = f"[{new.addr}]:{new.port}" if ":" in new.addr else f"{new.addr}:{new.port}"
+    key = (new.addr, new.port)
+    if any((ls.addr, ls.port) == key for ls in conf.listens):
+        raise cf.error(f"a duplicate listen {text}")
+    servers = [*cf.cycle.servers, *([cf.server] if cf.server is not None else [])]
+    earlier = [ls for srv in servers for ls in srv.srv_conf[HTTP_CORE].listens
+               if (ls.addr, ls.port) == key]
+    if new.opts_set and any(ls.opts_set for ls in earlier):
+        raise cf.error(f"duplicate listen options for {text}")
+    if new.default_server and any(ls.default_server for ls in earlier):
+        raise cf.error(f"a duplicate default server for {text}")
 
 
 def _parse_addr_port(value: str) -> tuple[str, int | None]:
@@ -459,10 +479,7 @@ def _build_listens(cf: ConfContext) -> None:
             group = listens.setdefault(key, [])
             if srv not in group:
                 group.append(srv)
-            if ls.default_server:
-                if key in defaults and defaults[key] is not srv:
-                    raise ConfigError(f"a duplicate default server for {ls.addr}:{ls.port}",
-                                      ls.file, ls.line)
+            if ls.default_server:  # unique: checked by _check_listen
                 defaults[key] = srv
     for key, group in listens.items():
         if key in defaults:
@@ -482,7 +499,7 @@ def _root(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
         raise cf.error(f'"{cf.args[0]}" directive is duplicate, "{earlier}" directive was '
                        'specified earlier')
     if is_alias and cf.location is not None and cf.location.kind is LocKind.NAMED:
-        raise cf.error(f'"alias" directive cannot be used inside the named location')
+        raise cf.error('the "alias" directive cannot be used inside the named location')
     value = cf.args[1]
     if "$document_root" in value or "$realpath_root" in value:
         raise cf.error(f'the $document_root variable cannot be used in the "{cf.args[0]}" '
@@ -504,8 +521,7 @@ def _types(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
         if st.kind is Token.BLOCK_START:
             raise cf.error(f'unexpected "{{"')
         ctype = st.words[0]
-        if len(st.words) < 2:
-            raise cf.error('invalid number of arguments in "types" directive')
+        # a type with no extensions is accepted (and does nothing), as in nginx
         for ext in st.words[1:]:
             types[ext.lower()] = ctype
 
@@ -517,7 +533,7 @@ def _try_files(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
         raise cf.error('"try_files" directive is duplicate')
     last = cf.args[-1]
     if last.startswith("=") and not (last[1:].isdigit() and int(last[1:]) <= 999):
-        raise cf.error(f'invalid code "{last[1:]}"')
+        raise cf.error(f'invalid code "{last}"')
     conf.try_files = [cf.compile(a) for a in cf.args[1:]]
 
 
@@ -557,21 +573,22 @@ def _keepalive_timeout(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> No
         raise cf.error('"keepalive_timeout" directive is duplicate')
     t = parse_time(cf.args[1])
     if t is None:
-        raise cf.error(f'invalid value "{cf.args[1]}" in "keepalive_timeout" directive')
+        raise cf.error('"keepalive_timeout" directive invalid value')
     conf.keepalive_timeout = t
     if len(cf.args) == 3:
+        # the header timeout is parsed in seconds (ngx_parse_time(..., 1)): no "ms"
         h = parse_time(cf.args[2])
-        if h is None:
-            raise cf.error(f'invalid value "{cf.args[2]}" in "keepalive_timeout" directive')
+        if h is None or h % 1000:
+            raise cf.error('"keepalive_timeout" directive invalid value')
         conf.keepalive_header = h // 1000
 
 
 def _if_modified_since(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
-    if cf.args[1] not in ("off", "exact", "before"):
-        raise cf.error(f'invalid value "{cf.args[1]}" in "if_modified_since" directive, '
-                       'it must be "off", "exact" or "before"')
+    # ngx_conf_set_enum_slot: the duplicate check comes first, then a bare message
     if conf.if_modified_since is not UNSET:
         raise cf.error('"if_modified_since" directive is duplicate')
+    if cf.args[1] not in ("off", "exact", "before"):
+        raise cf.error(f'invalid value "{cf.args[1]}"')
     conf.if_modified_since = cf.args[1]
 
 
@@ -581,12 +598,25 @@ def _internal(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
     conf.internal = True
 
 
+def _set_off(attr: str) -> Any:
+    """An offset (ngx_conf_set_off_slot): a size that may also use ``g``."""
+    def setter(cf: ConfContext, cmd: Directive, conf: Any) -> None:
+        if getattr(conf, attr) is not UNSET:
+            raise cf.error(f'"{cf.args[0]}" directive is duplicate')
+        v = parse_size(cf.args[1], allow_g=True)
+        if v is None:
+            raise cf.error(f'"{cf.args[0]}" directive invalid value')
+        setattr(conf, attr, v)
+    return setter
+
+
 def _large_buffers(cf: ConfContext, cmd: Directive, conf: CoreSrvConf) -> None:
     if conf.large_client_header_buffers is not UNSET:
         raise cf.error('"large_client_header_buffers" directive is duplicate')
     size = parse_size(cf.args[2])
-    if not cf.args[1].isdigit() or size is None:
-        raise cf.error(f'invalid value "{cf.args[1]} {cf.args[2]}"')
+    # ngx_conf_set_bufs_slot: a number and a size, neither zero
+    if not cf.args[1].isdigit() or int(cf.args[1]) == 0 or not size:
+        raise cf.error('"large_client_header_buffers" directive invalid value')
     conf.large_client_header_buffers = (int(cf.args[1]), size)
 
 
@@ -597,10 +627,6 @@ _SRV = ConfLevel.SRV
 def _d(name: str, ctx: Ctx, args: Args, setter: Any, level: ConfLevel = ConfLevel.LOC,
        block: bool = False) -> Directive:
     return Directive(name, ctx, args, setter, level, block)
-
-
-def _ignh(name: str, ctx: Ctx, args: Args) -> Directive:
-    return Directive(name, ctx, args, ignore, ConfLevel.LOC)
 
 
 HTTP_CORE = Module(
@@ -634,7 +660,7 @@ HTTP_CORE = Module(
         _d("internal", Ctx.LOC, Args.NOARGS, _internal),
         _d("keepalive_timeout", _HCTX, Args.TAKE12, _keepalive_timeout),
         _d("keepalive_requests", _HCTX, Args.TAKE1, set_num("keepalive_requests")),
-        _d("client_max_body_size", _HCTX, Args.TAKE1, set_size("client_max_body_size")),
+        _d("client_max_body_size", _HCTX, Args.TAKE1, _set_off("client_max_body_size")),
         _d("client_body_timeout", _HCTX, Args.TAKE1, set_msec("client_body_timeout")),
         _d("send_timeout", _HCTX, Args.TAKE1, set_msec("send_timeout")),
         _d("sendfile", _HCTX | Ctx.LIF, Args.FLAG, set_flag("sendfile")),
@@ -652,25 +678,7 @@ HTTP_CORE = Module(
            set_flag("chunked_transfer_encoding")),
         _d("error_log", _HCTX, Args.ONE_MORE, _set_error_log),
         # accepted for compatibility with existing configs; trinx has no use for them
-        *[_ignh(n, _HCTX, Args.TAKE1) for n in (
-            "tcp_nopush", "tcp_nodelay", "sendfile_max_chunk", "client_body_buffer_size",
-            "types_hash_max_size", "types_hash_bucket_size", "server_names_hash_max_size",
-            "server_names_hash_bucket_size", "variables_hash_max_size",
-            "variables_hash_bucket_size", "reset_timedout_connection", "lingering_close",
-            "lingering_time", "lingering_timeout", "postpone_output", "send_lowat",
-            "limit_rate", "limit_rate_after", "resolver_timeout", "open_file_cache_valid",
-            "open_file_cache_min_uses", "open_file_cache_errors", "directio",
-            "directio_alignment", "read_ahead", "aio", "aio_write", "msie_refresh",
-            "client_body_in_file_only", "client_body_in_single_buffer", "satisfy",
-            "auth_delay", "keepalive_time",
-            "connection_pool_size", "request_pool_size", "output_buffers",
-            )],
-        _ignh("open_file_cache", _HCTX, Args.TAKE12),
-        _ignh("resolver", _HCTX, Args.ONE_MORE),
-        _ignh("keepalive_disable", _HCTX, Args.TAKE12),
-        *[_ignh(n, _HCTX, Args.TAKE1234) for n in (
-            "client_body_temp_path", "proxy_temp_path", "fastcgi_temp_path",
-            "uwsgi_temp_path", "scgi_temp_path")],
+        *compat_directives(),
     ],
 )
 

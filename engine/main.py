@@ -149,8 +149,6 @@ def _paths(o: Options) -> tuple[str, str]:
 def load_cycle(o: Options) -> Cycle:
     """Read the configuration named by the options; raises ConfigError."""
     prefix, conf = _paths(o)
-    if o.directives and "{" in o.directives:
-        raise ConfigError("block directives are not supported in -g option")
     cycle = read_cycle(conf, prefix, builtin_modules(), o.directives)
     core_defaults(cycle.core_conf[CORE])
     return cycle
