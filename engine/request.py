@@ -58,26 +58,27 @@ def parse_target(target: str, merge_slashes: bool = True) -> tuple[str, str]:
     Raises:
         BadRequest: ``*``, not origin/absolute form, bad ``%`` escape, NUL, or ``..`` above /.
     """
-    if target.startswith("/"):
-        pass
-    elif target.startswith(("http://", "https://")) or target[:7].lower() in ("http://", "https:/"):
-        rest = target.split("://", 1)[1]
+    if target[:1] != "/":
+        # absolute-form: any alphabetic scheme (nginx's sw_schema), "://", host; only the
+        # path and query are used
+        colon = target.find("://")
+        if colon <= 0 or not target[:colon].isalpha() or not target[:colon].isascii():
+            raise BadRequest("client sent invalid request")
+        rest = target[colon + 3:]
         slash = rest.find("/")
         q = rest.find("?")
         if slash < 0 or (0 <= q < slash):
             target = "/" + (rest[q:] if q >= 0 else "")
         else:
             target = rest[slash:]
-    else:
-        raise BadRequest("client sent invalid request")
+    h = target.find("#")
+    if h >= 0:
+        target = target[:h]  # a fragment ends the path, and the args if it follows "?"
     q = target.find("?")
     if q >= 0:
         path, args = target[:q], target[q + 1:]
     else:
         path, args = target, ""
-    h = path.find("#")
-    if h >= 0:
-        path = path[:h]
     if "%" in path:
         path = _percent_decode(path)
     if "\x00" in path:
