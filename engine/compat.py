@@ -71,6 +71,7 @@ def validated(kind: str, scalar: bool = True) -> Setter:
                 raise cf.error(f'"{cmd.name}" directive is duplicate')
             seen.add(cmd.name)
         _check(cf, kind)
+    setter.compat = True  # type: ignore[attr-defined]  # yields to a module implementing it
     return setter
 
 

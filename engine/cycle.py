@@ -126,7 +126,14 @@ class ConfContext:
 
     def register(self, module: Module) -> None:
         for d in module.directives:
-            self._directives.setdefault(d.name, []).append((module, d))
+            entries = self._directives.setdefault(d.name, [])
+            if getattr(d.set, "compat", False):
+                entries.append((module, d))
+            else:
+                # a module that implements a directive the core only accepts and ignores
+                # (engine/compat.py) takes it over
+                entries.insert(sum(not getattr(e.set, "compat", False) for _, e in entries),
+                               (module, d))
         if module.core_conf is not None and module not in self.cycle.core_conf:
             self.cycle.core_conf[module] = module.core_conf()
 
