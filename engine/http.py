@@ -319,6 +319,11 @@ async def special_response(r: Request, code: int) -> int:
     r.err_status = code
     if r.keepalive and code in CLOSE_ON_ERROR:
         r.keepalive = False
+    # an error answers instead of asking for the body: no 100-continue, and a body whose
+    # framing is already seen to be broken makes the connection unusable
+    r.expect_tested = True
+    if await discard_request_body(r) != OK:
+        r.keepalive = False
     # r.error_page is set only where recursive_error_pages is off: a location with it on
     # leaves the next error free to be redirected again
     if not r.error_page and clcf.error_pages and r.uri_changes != 0:
@@ -391,7 +396,9 @@ def _msie_or_chrome(ua: str | None) -> bool:
 
 
 async def send_response(r: Request, body: bytes) -> int:
-    """Send the header and a whole in-memory body as one last buffer."""
+    """Send the header and a whole in-memory body as one last buffer (``ngx_http_send_response``)."""
+    if await discard_request_body(r) != OK:
+        r.keepalive = False
     rc = send_header(r)
     if rc != OK:
         return rc
@@ -475,12 +482,14 @@ def header_filter(r: Request) -> int:
         location = None
     chunked = False
     if ho.content_length < 0 and not r.header_only and status not in _NO_BODY:
-        if r.http_version == "1.1" and clcf.chunked_transfer_encoding:
+        if r.http_version != "1.0" and clcf.chunked_transfer_encoding:
             chunked = True
             lines.append(b"Transfer-Encoding: chunked\r\n")
         else:
             r.keepalive = False
-    if r.keepalive and clcf.keepalive_timeout == 0:
+    # nginx decides these in ngx_http_update_location_config, i.e. for the final location
+    if r.keepalive and (clcf.keepalive_timeout == 0
+                        or r.conn.requests >= clcf.keepalive_requests):
         r.keepalive = False
     if r.keepalive:
         lines.append(b"Connection: keep-alive\r\n")
@@ -531,11 +540,20 @@ def set_etag(r: Request) -> None:
     ho.etag = f'"{ho.last_modified:x}-{ho.content_length:x}"'
 
 
-async def discard_request_body(r: Request) -> None:
-    """Read and drop the request body now (the connection would do it after the response)."""
-    if r is r.main and r.body is not None:
-        while await r.body.read() is not None:
-            pass
+async def discard_request_body(r: Request) -> int:
+    """``ngx_http_discard_request_body``: answer ``Expect: 100-continue`` and drop the body
+    bytes already received, without waiting for more (the connection drops the rest after
+    the response).
+
+    Returns:
+        OK, or 400 if the body's framing is broken (e.g. a bad chunk size).
+    """
+    if r is not r.main or r.body is None:
+        return OK
+    headers = r.headers
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        return OK
+    return OK if r.conn.discard_buffered(r) else 400
 
 
 HEADER_FILTER = Module(name="http_header_filter")

@@ -225,6 +225,7 @@ class Request:
         "header_only", "start_time", "body_bytes_sent", "bytes_sent", "keepalive",
         "allow_ranges", "error_page", "cleanup", "filter_need_in_memory", "content_handler",
         "done", "request_length", "valid_location", "uri_changed", "err_status", "body",
+        "expect_tested",
         "__weakref__",
     )
 
@@ -273,6 +274,7 @@ class Request:
         self.uri_changed = False
         self.err_status = 0  # status forced by error_page (nginx's r->err_status)
         self.body: Any = None  # request body reader, set by the connection
+        self.expect_tested = False  # 100-continue sent or no longer wanted (nginx's flag)
 
     @property
     def exten(self) -> str:

@@ -70,8 +70,12 @@ class RequestBody:
         self.received = 0
         self.done = False
 
-    async def read(self) -> bytes | None:
+    async def read(self, discard: bool = False) -> bytes | None:
         """Next chunk of the body, or None at its end.
+
+        Args:
+            discard: the bytes will be dropped; no client_max_body_size check (nginx's
+                discarding reader has none).
 
         Raises:
             BadRequest: invalid framing (400), or a body over client_max_body_size (413).
@@ -86,7 +90,7 @@ class RequestBody:
             if isinstance(event, h11.Data):
                 self.received += len(event.data)
                 limit = clcf.client_max_body_size
-                if limit and self.received > limit:  # type: ignore[operator]
+                if limit and self.received > limit and not discard:  # type: ignore
                     raise BadRequest("client intended to send too large chunked body", 413)
                 return bytes(event.data)
             if isinstance(event, h11.EndOfMessage):
@@ -109,7 +113,12 @@ class HttpConnection:
             peer = local = ("0.0.0.0", 0)
         self.remote_addr, self.remote_port = str(peer[0]), int(peer[1])
         self.server_addr, self.server_port = str(local[0]), int(local[1])
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=16 * 1024)
+        # nginx's header buffer limits are enforced by _check_incomplete_head and
+        # _head_too_large; h11's own limit only has to stay out of their way
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
+        self.head_received = 0
+        self.head_limit = 8192
+        self.large_buffers: tuple[int, int] = (4, 8192)
         self.requests = 0
         self.pending: list[Any] = []
         self.aborted = False
@@ -140,6 +149,10 @@ class HttpConnection:
                 return event
             data = await self._recv(timeout)
             conn.receive_data(data)
+            if not body:
+                self.head_received += len(data)
+                if self.head_received > self.head_limit:
+                    self._check_incomplete_head()
             if not data and not body and conn.their_state is h11.IDLE:
                 raise ClientGone("closed keepalive connection")
 
@@ -171,6 +184,41 @@ class HttpConnection:
                     raise ClientGone("reset while reading") from None
         finally:
             timer.deadline = math.inf
+
+    def _check_incomplete_head(self) -> None:
+        """An unfinished request head already over nginx's buffers: 414 for the request line
+        (no CRLF yet), 494 for the header block."""
+        buf = self.h11.trailing_data[0]
+        num, size = self.large_buffers
+        if b"\n" not in buf[:size]:
+            raise h11.RemoteProtocolError("client sent too long URI", error_status_hint=414)
+        if len(buf) > num * size:
+            raise h11.RemoteProtocolError("client sent too large request", error_status_hint=494)
+
+    def discard_buffered(self, r: Request) -> bool:
+        """nginx's ``ngx_http_discard_request_body`` without waiting: 100-continue unless the
+        request is past that (``r.expect_tested``), then drop whatever body bytes are already
+        buffered; the rest is read and dropped after the response.
+
+        Returns:
+            False if the body's framing is broken (the connection cannot be kept alive).
+        """
+        if not r.expect_tested:
+            r.expect_tested = True
+            self.send_100_continue()
+        conn = self.h11
+        if conn.their_state is not h11.SEND_BODY:
+            return True
+        try:
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA or event is h11.PAUSED:
+                    return True
+                if isinstance(event, h11.EndOfMessage):
+                    r.body.done = True
+                    return True
+        except h11.RemoteProtocolError:
+            return False
 
     def send_100_continue(self) -> None:
         if self.h11.they_are_waiting_for_100_continue:
@@ -211,6 +259,9 @@ class HttpConnection:
                        default.loc_conf[HTTP_CORE].keepalive_timeout) / 1000  # type: ignore
             if srv.shutting_down:
                 return
+            self.head_received = 0
+            self.large_buffers = cscf.large_client_header_buffers  # type: ignore[assignment]
+            self.head_limit = self.large_buffers[1]
             if self.requests:
                 # a graceful stop cancels the connection's timer scope while it sits here
                 srv.idle_connections.add(self)
@@ -265,7 +316,7 @@ class HttpConnection:
             return True
         body = r.body
         try:
-            while await body.read() is not None:
+            while await body.read(discard=True) is not None:
                 pass
         except (BadRequest, h11.RemoteProtocolError, ClientGone):
             return False
@@ -274,10 +325,17 @@ class HttpConnection:
 
     def _make_request(self, cycle: Cycle, servers: list[ServerConf],
                       event: h11.Request) -> tuple[Request, int]:
-        """Build the Request; the int is a status to reject it with (0: acceptable)."""
+        """Build the Request; the int is a status to reject it with (0: acceptable).
+
+        h11 has already checked framing and header syntax; what nginx refuses beyond that is
+        checked here, in nginx's order: request line (method, version, length), header lines
+        (length, total size of the head), Host, Content-Length with Transfer-Encoding.
+        """
         headers_in = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
         hmap: dict[str, str] = {}
+        head_size = 0
         for n, v in headers_in:
+            head_size += len(n) + len(v) + 4
             if n in hmap:
                 if n == "cookie":
                     hmap[n] += "; " + v
@@ -285,23 +343,38 @@ class HttpConnection:
                     hmap[n] += ", " + v
             else:
                 hmap[n] = v
-        host = _validate_host(hmap.get("host", ""))
+        raw_host = hmap.get("host")
+        host = _validate_host(raw_host) if raw_host is not None else ""
         server = _select_server(servers, host) if host else servers[0]
         r = Request(self, cycle, server)
-        r.method = event.method.decode("latin-1")
-        r.http_version = event.http_version.decode()
+        r.method = method = event.method.decode("latin-1")
+        r.http_version = version = event.http_version.decode()
         target = event.target.decode("latin-1")
         r.request_uri = target
-        r.request_line = f"{r.method} {target} HTTP/{r.http_version}"
+        r.request_line = line = f"{method} {target} HTTP/{version}"
         r.headers_in = headers_in
         r.headers = hmap
         r.host = host or ""
-        conn_hdr = hmap.get("connection", "").lower()
-        r.keepalive = r.http_version == "1.1" and "close" not in conn_hdr
+        conn_hdr = hmap.get("connection")
+        # nginx keeps an HTTP/1.0 client alive on "Connection: keep-alive"; h11 cannot
+        r.keepalive = version != "1.0" and (conn_hdr is None or "close" not in conn_hdr.lower())
+        if method not in _METHODS and method.strip(_METHOD_CHARS):
+            return r, self._reject(400, "client sent invalid method")
+        if version[0] != "1":
+            if version[0] == "0":
+                return r, self._reject(400, "client sent invalid request")
+            return r, self._reject(505, "client sent unsupported HTTP version")
+        cscf: CoreSrvConf = servers[0].srv_conf[HTTP_CORE]
+        if len(line) + 2 + head_size + 2 > cscf.client_header_buffer_size:  # type: ignore
+            status = _head_too_large(cscf, len(line) + 2, headers_in)
+            if status:
+                return r, self._reject(status, "client sent too long URI" if status == 414
+                                       else "client sent too large request")
         if host is None:
-            self.log(logging.INFO, f"*{self.number} client sent invalid host header while "
-                     f"reading client request headers, client: {self.remote_addr}")
-            return r, 400
+            return r, self._reject(400, "client sent invalid host header")
+        if "transfer-encoding" in hmap and "content-length" in hmap:
+            return r, self._reject(400, 'client sent "Content-Length" and "Transfer-Encoding" '
+                                        "headers at the same time")
         try:
             uri, args = parse_target(target, bool(server.srv_conf[HTTP_CORE].merge_slashes))
         except BadRequest as e:
@@ -311,11 +384,18 @@ class HttpConnection:
         r.uri, r.args = uri, args
         return r, 0
 
+    def _reject(self, status: int, message: str) -> int:
+        self.log(logging.INFO, f"*{self.number} {message} while reading client request "
+                               f"headers, client: {self.remote_addr}")
+        return status
+
     async def _bad_request(self, cycle: Cycle, server: ServerConf,
                            e: h11.RemoteProtocolError) -> None:
         status = 400
         msg = str(e)
-        if e.error_status_hint == 431:
+        if e.error_status_hint in (414, 494, 501):
+            status = e.error_status_hint
+        elif e.error_status_hint == 431:
             # nginx: a request line that does not fit is 414, a header block is 494 (a 400)
             status = 494 if b"\r\n" in bytes(self.h11.trailing_data[0]) else 414
         self.log(logging.INFO, f"*{self.number} client sent invalid request ({msg}) "
@@ -493,24 +573,63 @@ def _close_socket(sock: socket.socket) -> None:
 
 
 def _validate_host(host: str) -> str | None:
-    """nginx's ngx_http_validate_host: lowercase, port stripped; None if invalid."""
-    if not host:
-        return ""
-    h = host.lower()
-    if h.startswith("["):
-        end = h.find("]")
-        if end < 0:
+    """nginx's ``ngx_http_validate_host``: the name without port, ASCII-lowercased, one
+    trailing dot dropped; None if invalid (empty, "..", "/", NUL, controls, space, DEL)."""
+    dot_pos = -2
+    host_len = len(host)
+    literal = rest = False
+    for i, ch in enumerate(host):
+        if ch == ".":
+            if dot_pos == i - 1:
+                return None
+            dot_pos = i
+        elif ch == ":":
+            if not literal and not rest:
+                host_len = i
+                rest = True
+        elif ch == "[":
+            if i == 0:
+                literal = True
+        elif ch == "]":
+            if literal:
+                host_len = i + 1
+                literal = False
+                rest = True
+        elif ch == "/" or ch <= " " or ch == "\x7f":
             return None
-        return h[:end + 1]
-    if "/" in h or "\x00" in h or "\\" in h:
+    if dot_pos == host_len - 1:
+        host_len -= 1
+    if host_len <= 0:
         return None
-    colon = h.rfind(":")
-    if colon >= 0:
-        h = h[:colon]
-    h = h.rstrip(".")
-    if h.startswith(".") or ".." in h:
-        return None
-    return h
+    return host[:host_len].translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
+_METHOD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
+
+
+def _head_too_large(cscf: CoreSrvConf, line_len: int,
+                    headers: list[tuple[str, str]]) -> int:
+    """414/494 if the head would not fit nginx's header buffers, else 0.
+
+    nginx reads the head into ``client_header_buffer_size``; a line that does not fit moves
+    (whole) into one of ``large_client_header_buffers``: a request line longer than a large
+    buffer is 414, a header line is 494, and running out of large buffers is 494.
+    """
+    num, size = cscf.large_client_header_buffers  # type: ignore[misc]
+    cap, fill, used = cscf.client_header_buffer_size, 0, 0
+    lines = [line_len] + [len(n) + len(v) + 4 for n, v in headers] + [2]
+    for i, n in enumerate(lines):
+        if fill + n > cap:  # type: ignore[operator]
+            if n > size:
+                return 414 if i == 0 else 494
+            used += 1
+            if used > num:
+                return 494
+            cap, fill = size, 0
+        fill += n
+    return 0
 
 
 def _select_server(servers: list[ServerConf], host: str) -> ServerConf:

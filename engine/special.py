@@ -72,8 +72,15 @@ def error_page_body(code: int, server_tokens: bool, msie_padding: bool = False) 
     title = _TITLES.get(code)
     if title is None:
         return None
-    body = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-            f"<center><h1>{title}</h1></center>\r\n").encode()
+    if 494 <= code <= 497:
+        # nginx's 49x pages: a "400 Bad Request" heading and the reason on its own line
+        reason = title[4:]
+        body = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+                f"<center><h1>400 Bad Request</h1></center>\r\n"
+                f"<center>{reason}</center>\r\n").encode()
+    else:
+        body = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+                f"<center><h1>{title}</h1></center>\r\n").encode()
     body += _TAIL_ON if server_tokens else _TAIL_OFF
     if msie_padding and code >= 400:
         body += _MSIE_PADDING
