@@ -25,6 +25,7 @@ from engine.http import set_location as set_location
 from engine.http_core import CoreLocConf as CoreLocConf
 from engine.locations import Location as Location
 from engine.locations import LocKind as LocKind
+from engine.locations import pcre_to_python as pcre_to_python
 from engine.module import UNSET as UNSET
 from engine.module import Args as Args
 from engine.module import ConfLevel as ConfLevel
@@ -60,7 +61,8 @@ __all__ = [
     "ConfigError", "ConfContext", "Phase", "absolute_location", "core_loc_conf",
     "discard_request_body", "internal_redirect", "log_error", "map_uri_to_path",
     "named_location", "output", "send_header", "send_response", "set_content_type", "set_etag",
-    "set_location", "CoreLocConf", "Location", "LocKind", "UNSET", "Args", "ConfLevel", "Ctx",
+    "set_location", "CoreLocConf", "Location", "LocKind", "pcre_to_python", "UNSET", "Args",
+    "ConfLevel", "Ctx",
     "Directive", "Module", "Unset", "ignore", "inherit", "parse_size", "parse_time", "set_enum",
     "set_flag", "set_msec", "set_num", "set_sec", "set_size", "set_str", "set_str_list",
     "DECLINED", "DONE", "ERROR", "OK", "Buf", "FileRef", "HeadersOut", "Request", "escape_uri",
