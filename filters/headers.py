@@ -98,8 +98,6 @@ def parse_expires(value: str, modified: bool) -> tuple[Expires | None, str | Non
     if ms is None or ms % 1000 or "ms" in value:
         return None, "invalid value"
     seconds = ms // 1000
-    if seconds >= 0x7FFFFFFF:
-        return None, "value must be less than 68 years"
     if kind == DAILY and seconds > 24 * 60 * 60:
         return None, "daily time value must be less than 24 hours"
     return Expires(kind=kind, seconds=-seconds if minus else seconds), None
