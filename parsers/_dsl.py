@@ -49,8 +49,9 @@ __all__ = [
 # An action is called as fn(ctx, byte, offset).  ``offset`` is the absolute stream offset of
 # the byte (for pending leaving actions: of the byte after the machine; at end of input: the
 # stream length, with byte == -1).  A non-None return value is a state number to jump to
-# after this byte, Ragel's ``fgoto``.
-ByteFn = Callable[[Any, int, int], "int | None"]
+# after this byte, Ragel's ``fgoto``, or a (state, offset) pair that also resumes the input
+# at absolute ``offset`` within the current chunk, Ragel's ``fexec`` (see Machine.run).
+ByteFn = Callable[[Any, int, int], "int | tuple[int, int] | None"]
 # A span form runs an action over a run of n self-loop bytes starting at ``offset`` in one
 # call and returns how many of them it accepted (0..n).  It must behave exactly like calling
 # the byte form n times; on a short count the runner steps the next byte with the byte form,

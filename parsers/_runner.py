@@ -144,6 +144,11 @@ class Machine:
         Raises:
             ParseError: at the first byte with no transition (after running that byte's
                 error actions, if any, none of which jumped elsewhere).
+
+        An action's return value steers the run: None continues, an int is the state to
+        continue in after this byte (Ragel's ``fgoto``), a ``(state, offset)`` pair also
+        resumes the input at absolute ``offset`` (``fexec``), which must lie after this
+        byte and no further than the end of this chunk.
         """
         if isinstance(data, memoryview):
             data = data.tobytes()
@@ -186,7 +191,11 @@ class Machine:
                 for fn in alists[aid]:
                     r = fn(ctx, c, off)
                     if r is not None:
-                        ns = r
+                        if r.__class__ is int:
+                            ns = r
+                        else:  # (state, offset): fgoto plus fexec
+                            ns, jump = r
+                            p = jump - base - 1
             if not ns:
                 raise ParseError(base + p, self.names[cs], data[p], self.name)
             cs = ns
@@ -198,8 +207,10 @@ class Machine:
         """Reference executor: like ``run`` but strictly byte by byte, no skip-ahead and no
         span forms.  For tests and for checking a span form against its byte form."""
         tab, alists = self.tab, self.action_lists
-        cs = state
-        for p, c in enumerate(bytes(data)):
+        data = bytes(data)
+        cs, p = state, 0
+        while p < len(data):
+            c = data[p]
             if not cs:
                 raise ParseError(base + p, "error", c, self.name)
             v = tab[cs << 8 | c]
@@ -207,10 +218,15 @@ class Machine:
             for fn in alists[v >> ACT_SHIFT]:
                 r = fn(ctx, c, base + p)
                 if r is not None:
-                    ns = r
+                    if isinstance(r, int):
+                        ns = r
+                    else:
+                        ns, jump = r
+                        p = jump - base - 1
             if not ns:
                 raise ParseError(base + p, self.names[cs], c, self.name)
             cs = ns
+            p += 1
         return cs
 
 
