@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from parsers._runner import ACT_SHIFT, STATE_MASK  # noqa: E402
 from parsers.ssi import SSILexer  # noqa: E402
 
 CHUNK = 32 * 1024
@@ -99,5 +100,86 @@ def main() -> None:
           f"{'met' if d_lex >= 20 else 'MISSED'} ({d_lex:.1f} MB/s)")
 
 
+# -- tables versus generated source (python bench/parsers.py --codegen) ----------------------
+# Both step byte by byte with no skip-ahead, so only the dispatch differs: a table lookup, or
+# per-state Python code (an if-chain on the state, then on byte classes).
+
+def gen(M: Any) -> Callable[..., int]:
+    L = ["def run(cs, data, ctx, base, alists):", "    p = 0", "    pe = len(data)", "    while p < pe:",
+         "        c = data[p]"]
+    first = True
+    for s in range(1, M.n_states):
+        groups = {}
+        for b in range(256):
+            v = M.tab[s << 8 | b]
+            groups.setdefault((v & STATE_MASK, v >> ACT_SHIFT), []).append(b)
+        L.append(f"        {'if' if first else 'elif'} cs == {s}:")
+        first = False
+        items = sorted(groups.items(), key=lambda kv: len(kv[1]))
+        for i, ((ns, a), bs) in enumerate(items):
+            if i == len(items) - 1:
+                cond = "else:" if i else "if True:"
+            else:
+                cond = ("if" if i == 0 else "elif") + (f" c == {bs[0]}:" if len(bs) == 1 else f" c in {frozenset(bs)!r}:")
+            L.append(f"            {cond}")
+            L.append(f"                ns = {ns}; a = {a}")
+    L += ["        if a:",
+          "            for fn in alists[a]:",
+          "                r = fn(ctx, c, base + p)",
+          "                if r is not None: ns = r",
+          "        cs = ns",
+          "        p += 1",
+          "    return cs"]
+    ns: dict[str, Any] = {}
+    exec("\n".join(L), ns)
+    return ns["run"]
+
+def table_run(cs: int, data: bytes, ctx: Any, base: int, tab: list[int], alists: Any) -> int:
+    p = 0; pe = len(data)
+    while p < pe:
+        c = data[p]
+        v = tab[cs << 8 | c]
+        ns = v & 65535
+        a = v >> 17
+        if a:
+            for fn in alists[a]:
+                r = fn(ctx, c, base + p)
+                if r is not None: ns = r
+        cs = ns
+        p += 1
+    return cs
+
+
+
+def codegen_comparison() -> None:
+    from parsers.ssi import SSI_MACHINE as M
+
+    grun = gen(M)
+    pages = {"tag-dense page": dense_page(),
+             "tag-interior-heavy page": (b'<!--#echo var="' + b"v" * 60 + b'" a="b" -->xx')
+             * 12000}
+    runners = {
+        "tables": lambda cs, d, lx, b: table_run(cs, d, lx, b, M.tab, M.action_lists),
+        "generated source": lambda cs, d, lx, b: grun(cs, d, lx, b, M.action_lists),
+    }
+    for pname, page in pages.items():
+        chunks = chunks_of(page)
+        for rname, f in runners.items():
+            best = float("inf")
+            for _ in range(3):
+                lx = SSILexer(fast_tags=False)
+                t0 = time.perf_counter()
+                cs, base = M.start, 0
+                for ch in chunks:
+                    lx._chunk, lx._view, lx._events, lx._base = ch, memoryview(ch), [], base
+                    cs = f(cs, ch, lx, base)
+                    base += len(ch)
+                best = min(best, time.perf_counter() - t0)
+            print(f"  {pname:26s} {rname:17s} {len(page) / best / 1e6:6.1f} MB/s "
+                  "(byte stepping, no skip-ahead)")
+
+
 if __name__ == "__main__":
     main()
+    if "--codegen" in sys.argv:
+        codegen_comparison()

@@ -11,8 +11,10 @@ The pipeline (each step in its own module):
 6. here: number the states (0 = error, then breadth-first from the roots), expand classes to
    256 columns, intern action lists, and find skip-ahead states (``_runner`` docstring).
 
-Tables beat generated Python source here: with per-state code the dispatch on the state is
-an if-chain or a call per byte, both slower than one list index; see parsers/README.md.
+Tables, not generated Python source: measured with ``python bench/parsers.py --codegen``
+(both stepping byte by byte), per-state generated code ties with the table on text (its first
+``if`` is the text state) and loses 20-30% inside tags, where the if-chain on the state gets
+long.  The skip-ahead matters far more than either (see parsers/README.md).
 """
 
 from __future__ import annotations
