@@ -118,6 +118,7 @@ class HttpConnection:
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
         self.head_received = 0
         self.head_limit = 8192
+        self.keepalive_timeout = 75000
         self.large_buffers: tuple[int, int] = (4, 8192)
         self.requests = 0
         self.pending: list[Any] = []
@@ -255,8 +256,10 @@ class HttpConnection:
             servers = cycle.listens.get(self.listen_key) or srv.fallback_servers(self.listen_key)
             default = servers[0]
             cscf: CoreSrvConf = default.srv_conf[HTTP_CORE]
+            # the idle wait uses the keepalive_timeout of the previous request's location
+            # (nginx's ngx_http_set_keepalive reads r->loc_conf)
             timeout = (cscf.client_header_timeout if self.requests == 0 else
-                       default.loc_conf[HTTP_CORE].keepalive_timeout) / 1000  # type: ignore
+                       self.keepalive_timeout) / 1000  # type: ignore
             if srv.shutting_down:
                 return
             self.head_received = 0
@@ -307,8 +310,10 @@ class HttpConnection:
                 return
             if not await self._discard_body(r):
                 return
-            if self.requests >= r.loc_conf[HTTP_CORE].keepalive_requests:
+            clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
+            if self.requests >= clcf.keepalive_requests:  # type: ignore[operator]
                 return
+            self.keepalive_timeout = clcf.keepalive_timeout  # type: ignore[assignment]
             self.h11.start_next_cycle()
 
     async def _discard_body(self, r: Request) -> bool:
