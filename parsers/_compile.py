@@ -173,7 +173,7 @@ def _class_regex(loop: list[int]) -> re.Pattern[bytes]:
             j += 1
         parts.append(b"\\x%02x" % loop[i] if i == j else b"\\x%02x-\\x%02x" % (loop[i], loop[j]))
         i = j + 1
-    return re.compile(b"[" + b"".join(parts) + b"]*")  # type: ignore[return-value]
+    return re.compile(b"[" + b"".join(parts) + b"]*")
 
 
 def _literal_skip(s: int, nxt: list[int], aid: list[int]) -> Skip | None:

@@ -125,20 +125,21 @@ def determinize(nfa: NFA, roots: Sequence[int], accepts: AbstractSet[int],
     while i < len(keys):
         key = keys[i]
         i += 1
-        row, arow = [], []
+        row: list[int] = []
+        arow: list[tuple[int, ...]] = []
         for rep in reps:
             seeds: dict[int, set[int]] = {}
-            acts: set[int] = set()
+            fired: set[int] = set()
             for s, pending in key:
                 for e in out_edges.get(s, ()):
                     if e.mask >> rep & 1:
                         seeds.setdefault(e.dst, set())
                         if with_actions:
-                            acts |= pending
-                            acts.update(e.acts)
+                            fired |= pending
+                            fired.update(e.acts)
             if seeds:
                 row.append(state_of(closure(seeds)))
-                arow.append(tuple(sorted(acts)))
+                arow.append(tuple(sorted(fired)))
             else:
                 row.append(-1)
                 arow.append(())
@@ -149,7 +150,7 @@ def determinize(nfa: NFA, roots: Sequence[int], accepts: AbstractSet[int],
         dfa.final.append(fin)
         dfa.eof.append(tuple(sorted(frozenset().union(*(p for s, p in key if s in accepts)))))
         dfa.err.append(_err_actions(members, embeds, direct))
-        names = {nfa.names[s] for s in members if nfa.names[s]}
+        names = {n for s in members if (n := nfa.names[s])}
         dfa.names.append("|".join(sorted(names)))
     return dfa
 
@@ -199,7 +200,8 @@ def product(left: DFA, right: DFA) -> DFA:
     while i < len(pairs):
         l, r = pairs[i]
         i += 1
-        row, arow = [], []
+        row: list[int] = []
+        arow: list[tuple[int, ...]] = []
         for k in range(len(classes)):
             lt = lft.trans[l][k]
             if lt < 0:

@@ -191,7 +191,7 @@ class Machine:
                 for fn in alists[aid]:
                     r = fn(ctx, c, off)
                     if r is not None:
-                        if r.__class__ is int:
+                        if isinstance(r, int):
                             ns = r
                         else:  # (state, offset): fgoto plus fexec
                             ns, jump = r
