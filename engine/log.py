@@ -61,14 +61,19 @@ class ErrorLog:
     def enabled(self, level: int) -> bool:
         return any(level >= lv for _, lv, _ in self._files)
 
-    def log(self, level: int, message: str) -> None:
+    def log(self, level: int, message: str, files_only: bool = False) -> None:
+        """Write one line to every target whose level admits it.
+
+        ``files_only`` skips a ``stderr`` target: used when the message was already printed
+        to stderr in the ``nginx: [emerg] ...`` form, so a terminal shows it once.
+        """
         if not self.enabled(level):
             return
         pid = os.getpid()
         line = (f"{time.strftime('%Y/%m/%d %H:%M:%S')} [{_NAMES.get(level, 'error')}] "
                 f"{pid}#{pid}: {message}\n")
-        for f, lv, _ in self._files:
-            if level >= lv:
+        for f, lv, owned in self._files:
+            if level >= lv and (owned or not files_only):
                 try:
                     f.write(line)
                     f.flush()

@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterable
 
 import trio
 
@@ -157,7 +159,7 @@ def load_cycle(o: Options) -> Cycle:
 def _emerg(message: str, errlog: ErrorLog | None = None) -> None:
     print(f"nginx: [emerg] {message}", file=sys.stderr)
     if errlog is not None:
-        errlog.log(logging.CRITICAL + 10, message)
+        errlog.log(logging.CRITICAL + 10, message, files_only=True)
 
 
 def _startup_log(o: Options, prefix: str) -> ErrorLog:
@@ -175,11 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         o = parse_args(args)
     except UsageError as e:
+        # nginx prints only the complaint, not the usage
         print(f"nginx: {e}", file=sys.stderr)
-        print(USAGE, file=sys.stderr, end="")
         return 1
     if o.help or o.version:
         print(f"nginx version: nginx/{NGINX_VERSION} (trinx {VERSION})", file=sys.stderr)
+        if o.help:
+            print(USAGE, file=sys.stderr, end="")
         if o.version_full:
             print(f"built by trinx {VERSION} on Python {sys.version.split()[0]} "
                   f"(trio {trio.__version__})", file=sys.stderr)
@@ -187,9 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"configure arguments: --prefix={prefix} --conf-path={conf}",
                   file=sys.stderr)
             print("modules: " + " ".join(MODULE_NAMES), file=sys.stderr)
-        if o.help:
-            print(USAGE, file=sys.stderr, end="")
-        return 0
+        if not o.test:  # as in nginx, -v/-V/-h combined with -t go on to test
+            return 0
     prefix, conf = _paths(o)
     if o.signal:
         return _send_signal(o)
@@ -197,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cycle = load_cycle(o)
         error_log = _open_error_log(cycle, o)
+        if o.test:
+            _check_pid_file(cycle)
     except ConfigError as e:
         _emerg(str(e), startup_log)
         if o.test:
@@ -212,14 +217,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"nginx: the configuration file {conf} syntax is ok", file=sys.stderr)
             print(f"nginx: configuration file {conf} test is successful", file=sys.stderr)
         if o.dump:
+            dumped: set[str] = set()
             for path, text in cycle.files_read:
+                if path in dumped:  # a file included twice is dumped once, as nginx does
+                    continue
+                dumped.add(path)
                 sys.stdout.write(f"# configuration file {path}:\n{text}\n")
+            sys.stdout.flush()
         cycle.close()
         return 0
     return run(cycle, o, error_log)
 
 
 def _open_error_log(cycle: Cycle, o: Options) -> ErrorLog:
+    return ErrorLog(_error_log_targets(cycle, o))
+
+
+def _error_log_targets(cycle: Cycle, o: Options) -> list[tuple[str, str]]:
     core: CoreConf = cycle.core_conf[CORE]
     targets = list(core.error_logs)
     if not targets:
@@ -227,7 +241,7 @@ def _open_error_log(cycle: Cycle, o: Options) -> ErrorLog:
         if path != "stderr" and not path.startswith("/"):
             path = os.path.join(cycle.prefix, path)
         targets = [(path, "error")]
-    return ErrorLog(targets)
+    return targets
 
 
 def _pid_path(cycle: Cycle) -> str:
@@ -236,24 +250,39 @@ def _pid_path(cycle: Cycle) -> str:
     return pid if pid.startswith("/") else os.path.join(cycle.prefix, pid)
 
 
+def _check_pid_file(cycle: Cycle) -> None:
+    """``-t`` opens the pid file (creating it, never truncating) as nginx's test does."""
+    path = _pid_path(cycle)
+    with open(path, "a"):
+        pass
+
+
 def _send_signal(o: Options) -> int:
+    """nginx's ngx_signal_process: read the pid file named by the config, send the signal."""
     try:
         cycle = load_cycle(o)
     except ConfigError as e:
         _emerg(str(e))
         return 1
+    cycle.close()
+    print("nginx: [notice] signal process started", file=sys.stderr)
     path = _pid_path(cycle)
     try:
-        pid = int(Path(path).read_text().strip())
-    except (OSError, ValueError) as e:
-        err = getattr(e, "errno", 0)
-        _emerg(f'open() "{path}" failed ({err}: {getattr(e, "strerror", e)})')
-        return 1
-    try:
-        os.kill(pid, SIGNALS[o.signal])  # type: ignore[index]
+        raw = Path(path).read_bytes()[:22].decode("latin-1")
     except OSError as e:
-        print(f"nginx: [alert] kill({pid}, {SIGNALS[o.signal].value}) failed "  # type: ignore
-              f"({e.errno}: {e.strerror})", file=sys.stderr)
+        print(f'nginx: [error] open() "{path}" failed ({e.errno}: {e.strerror})',
+              file=sys.stderr)
+        return 1
+    text = raw.rstrip("\r\n")  # nginx strips only the line ending before ngx_atoi
+    if not text.isdigit():
+        print(f'nginx: [error] invalid PID number "{text}" in "{path}"', file=sys.stderr)
+        return 1
+    pid, signum = int(text), SIGNALS[o.signal]  # type: ignore[index]
+    try:
+        os.kill(pid, signum)
+    except OSError as e:
+        print(f"nginx: [alert] kill({pid}, {signum.value}) failed ({e.errno}: {e.strerror})",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -270,11 +299,64 @@ def _daemonize() -> None:
     os.close(fd)
 
 
+class BindError(Exception):
+    def __init__(self, key: tuple[str, int], err: OSError) -> None:
+        super().__init__(key, err)
+        self.key, self.err = key, err
+
+    def __str__(self) -> str:
+        addr, port = self.key
+        host = f"[{addr}]" if ":" in addr else addr
+        return f"bind() to {host}:{port} failed ({self.err.errno}: {self.err.strerror})"
+
+
+def bind_listeners(keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], list[socket.socket]]:
+    """Bind and listen on every address (nginx's ngx_open_listening_sockets).
+
+    Done before daemonizing and before writing the pid file, as nginx does, so a port in use
+    fails the command the user typed (exit 1), and never clobbers a running server's pid file.
+
+    Raises:
+        BindError: naming the address; sockets bound so far are closed.
+    """
+    bound: dict[tuple[str, int], list[socket.socket]] = {}
+    try:
+        for key in keys:
+            addr, port = key
+            try:
+                infos = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM,
+                                           flags=socket.AI_PASSIVE)
+            except OSError as e:
+                raise BindError(key, e) from None
+            socks = bound.setdefault(key, [])
+            for family, kind, proto, _, sockaddr in dict.fromkeys(infos):
+                sock = socket.socket(family, kind, proto)
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    sock.bind(sockaddr)
+                    sock.listen(511)
+                except OSError as e:
+                    raise BindError(key, e) from None
+    except BindError:
+        for socks in bound.values():
+            for sock in socks:
+                sock.close()
+        raise
+    return bound
+
+
 def run(cycle: Cycle, o: Options, error_log: ErrorLog) -> int:
     """Serve until a stop signal; returns the exit status."""
-    from engine.server import Server
-
     core: CoreConf = cycle.core_conf[CORE]
+    try:
+        socks = bind_listeners(cycle.listens)
+    except BindError as e:
+        _emerg(str(e), error_log)
+        _emerg("still could not bind()", error_log)
+        return 1
     if core.daemon:
         _daemonize()
     pid_path = _pid_path(cycle)
@@ -284,10 +366,7 @@ def run(cycle: Cycle, o: Options, error_log: ErrorLog) -> int:
         _emerg(f'open() "{pid_path}" failed ({e.errno}: {e.strerror})', error_log)
         return 1
     try:
-        return trio.run(_serve, cycle, o, error_log)
-    except OSError as e:
-        _emerg(f"bind() failed ({e.errno}: {e.strerror})", error_log)
-        return 1
+        return trio.run(_serve, cycle, o, error_log, socks)
     finally:
         try:
             if Path(pid_path).read_text().strip() == str(os.getpid()):
@@ -296,17 +375,31 @@ def run(cycle: Cycle, o: Options, error_log: ErrorLog) -> int:
             pass
 
 
-async def _serve(cycle: Cycle, o: Options, error_log: ErrorLog) -> int:
+async def _serve(cycle: Cycle, o: Options, error_log: ErrorLog,
+                 socks: dict[tuple[str, int], list[socket.socket]]) -> int:
+    """The master loop: serve, and act on signals until every connection is done.
+
+    QUIT stops accepting and lets in-flight requests finish (idle keep-alive connections are
+    closed); TERM/INT also cancel the connections.  The signal loop keeps running during a
+    graceful stop, so a TERM can still turn it into a fast one.
+    """
     from engine.server import Server
 
     server = Server(cycle, error_log)
+    _adopt(server, socks)
     sigs = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
     with trio.open_signal_receiver(*sigs) as receiver:
         async with trio.open_nursery() as nursery:
-            await nursery.start(server.run)
+
+            async def serve(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                            ) -> None:
+                await server.run(task_status=task_status)
+                nursery.cancel_scope.cancel()  # every connection is done: leave the loop
+
+            await nursery.start(serve)
             error_log.log(logging.INFO + 5, "start worker processes")
             async for signum in receiver:
-                if signum == signal.SIGHUP:
+                if signum == signal.SIGHUP and not server.shutting_down:
                     await _reload(server, o, error_log)
                 elif signum == signal.SIGUSR1:
                     error_log.log(logging.INFO + 5, "reopening logs")
@@ -320,15 +413,21 @@ async def _serve(cycle: Cycle, o: Options, error_log: ErrorLog) -> int:
                     if core.worker_shutdown_timeout:
                         nursery.start_soon(_shutdown_timer, server,
                                            core.worker_shutdown_timeout / 1000)  # type: ignore
-                    break
-                else:
+                elif signum in (signal.SIGTERM, signal.SIGINT):
                     error_log.log(logging.INFO + 5, "exiting")
                     server.stop_accepting()
                     server.cancel_connections()
-                    break
     server.cycle.close()
     error_log.log(logging.INFO + 5, "exit")
     return 0
+
+
+def _adopt(server: Any, socks: dict[tuple[str, int], list[socket.socket]]) -> None:
+    """Hand sockets bound by ``bind_listeners`` to the server (it binds only what is missing)."""
+    for key, lst in socks.items():
+        for sock in lst:
+            sock.setblocking(False)
+        server.listeners[key] = lst
 
 
 async def _shutdown_timer(server: "object", seconds: float) -> None:
@@ -336,16 +435,27 @@ async def _shutdown_timer(server: "object", seconds: float) -> None:
     server.cancel_connections()  # type: ignore[attr-defined]
 
 
-async def _reload(server: "object", o: Options, error_log: ErrorLog) -> None:
+async def _reload(server: Any, o: Options, error_log: ErrorLog) -> None:
+    """SIGHUP: read the config again; on any error keep serving the old one (and log why)."""
+    error_log.log(logging.INFO + 5, "reconfiguring")
     try:
         cycle = load_cycle(o)
+        targets = _error_log_targets(cycle, o)
+        _open_error_log(cycle, o).close()  # can every file be opened?
     except ConfigError as e:
         error_log.log(logging.CRITICAL + 10, str(e))
         return
-    try:
-        await server.reload(cycle)  # type: ignore[attr-defined]
     except OSError as e:
-        error_log.log(logging.CRITICAL + 10, f"bind() failed ({e.errno}: {e.strerror})")
+        error_log.log(logging.CRITICAL + 10,
+                      f'open() "{e.filename}" failed ({e.errno}: {e.strerror})')
+        return
+    try:
+        _adopt(server, bind_listeners(k for k in cycle.listens if k not in server.listeners))
+    except BindError as e:
+        error_log.log(logging.CRITICAL + 10, str(e))
         cycle.close()
         return
-    error_log.log(logging.INFO + 5, "reconfiguring")
+    await server.reload(cycle)
+    if targets != error_log.targets:
+        error_log.targets = targets
+        error_log.reopen()
