@@ -18,8 +18,9 @@ What the lexer emits, in stream order:
   Only a partial opener at the end of a chunk (``<``, ``<!``, ``<!-``, ``<!--``, at most 4
   bytes) is held back, inside the lexer, until the next chunk decides; a filter never has to
   keep anything.  Text before a tag is emitted when the ``#`` of its opener is seen, before
-  the tag itself is complete.  Text data is a zero-copy memoryview of the caller's chunk (or
-  small bytes for held-back bytes), valid as long as the chunk is;
+  the tag itself is complete.  Text data is a zero-copy memoryview of the caller's chunk
+  when it is ``bytes`` (other buffer types are copied once per feed), or small bytes for
+  held-back bytes;
 * :class:`Tag` for a well-formed tag: command and raw parameter values (backslashes kept);
   checking command and parameter names is the filter's job (nginx does it after parsing);
 * :class:`TagError` for a malformed tag, spanning up to and including the ``-->`` that ended
