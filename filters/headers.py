@@ -19,9 +19,8 @@ Special names, as nginx's ``ngx_http_set_headers`` table:
   filters further down (SSI, sub) can still clear it.  Only that rare case is ordered
   differently.
 * ``Last-Modified`` replaces the built-in one: the header line goes into the list (nginx
-  writes it at the ``add_header``'s position with the bytes given), and an empty value
-  removes it.  As nginx's header filter does for its parsed time, a value that parses as a
-  date is dropped for statuses other than 200, 206 and 304.
+  writes it at the ``add_header``'s position with the bytes given, for any status, even
+  204; checked on nginx 1.22), and an empty value removes it.
 * ``Cache-Control`` and ``Link`` are plain additional lines.
 """
 
@@ -32,7 +31,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from engine import api
-from parsers.httpdate import parse_http_date
 
 __all__ = ["MODULE", "HeadersLocConf", "Expires", "AddHeader", "parse_expires"]
 
@@ -158,16 +156,11 @@ def headers_filter(r: api.Request, next_filter: Callable[[api.Request], int]) ->
 
 
 def _set_last_modified(r: api.Request, name: str, value: str) -> None:
-    """nginx's ngx_http_set_last_modified, followed by what its header filter does."""
+    """nginx's ngx_http_set_last_modified: the line replaces the built-in header."""
     ho = r.headers_out
     ho.last_modified = -1
     old = _find(ho.headers, "last-modified")
     if not value:
-        if old is not None:
-            ho.headers.remove(old)
-        return
-    parsed = parse_http_date(value.encode("latin-1", "replace"))
-    if parsed is not None and ho.status not in (200, 206, 304):
         if old is not None:
             ho.headers.remove(old)
         return

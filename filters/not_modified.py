@@ -105,7 +105,7 @@ def test_if_match(value: str, etag: str | None, weak: bool) -> bool:
                 return True
         while start < end and value[start] != ",":
             start += 1
-        while start < end and value[start] in " ,":
+        while start < end and value[start] in " \t,":
             start += 1
     return False
 

@@ -338,10 +338,10 @@ def _access_log(cf: api.ConfContext, cmd: api.Directive, conf: LogLocConf) -> No
             cond = cf.compile(p[3:])
         else:
             raise cf.error(f'invalid parameter "{p}"')
+    if level and not size:
+        size = 64 * 1024  # nginx: gzip without buffer= gets a 64k buffer
     if flush_ms and not size:
         raise cf.error(f'no buffer is defined for access_log "{args[1]}"')
-    if level and not size:
-        size = 64 * 1024
     path_cv = cf.compile(args[1])
     if path_cv.const is None:
         if size:
