@@ -638,29 +638,35 @@ def _head_too_large(cscf: CoreSrvConf, line_len: int,
 
 
 def _select_server(servers: list[ServerConf], host: str) -> ServerConf:
-    """Exact name, then leading wildcard, trailing wildcard, regex; else the default."""
-    best: ServerConf | None = None
-    best_rank = 99
+    """nginx's ``ngx_http_find_virtual_server``: exact name, then the longest leading
+    wildcard (``*.x``, ``.x``), the longest trailing wildcard (``x.*``), the first matching
+    regex in config order; else the default (first) server of the address."""
+    if len(servers) == 1:
+        return servers[0]
+    lead: ServerConf | None = None
+    trail: ServerConf | None = None
+    regex: ServerConf | None = None
+    lead_len = trail_len = 0
     for srv in servers:
         cscf: CoreSrvConf = srv.srv_conf[HTTP_CORE]
         for name in cscf.server_names:  # type: ignore[union-attr]
             if name == host:
                 return srv
-            rank = 99
-            if name.startswith("*.") and host.endswith(name[1:]):
-                rank = 1
-            elif name.startswith(".") and (host == name[1:] or host.endswith(name)):
-                rank = 1
-            elif name.endswith(".*") and host.startswith(name[:-1]):
-                rank = 2
-            if rank < best_rank:
-                best, best_rank = srv, rank
-        if best_rank > 3:
+            if name.startswith("*."):
+                if len(name) > lead_len and host.endswith(name[1:]):
+                    lead, lead_len = srv, len(name)
+            elif name.startswith("."):
+                if len(name) > lead_len and (host.endswith(name) or host == name[1:]):
+                    lead, lead_len = srv, len(name)
+            elif name.endswith(".*"):
+                if len(name) > trail_len and host.startswith(name[:-1]):
+                    trail, trail_len = srv, len(name)
+        if regex is None:
             for rx in cscf.name_regexes:
                 if rx.search(host):
-                    best, best_rank = srv, 3
+                    regex = srv
                     break
-    return best if best is not None else servers[0]
+    return lead or trail or regex or servers[0]
 
 
 class Server:
