@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from ._dsl import Action, Expr, byte_range, cat, lit, lit_ci, opt, plus, star
 from ._compile import compile_machine
 from ._runner import Machine, ParseError, Scanner
+from .httpdate import parse_http_date
 
 __all__ = ["RangeSpec", "RangeSpecs", "RangeVerdict", "RangeParser", "RANGE_MACHINE",
            "parse_range_specs", "parse_range", "if_range_matches"]
@@ -233,6 +234,4 @@ def if_range_matches(value: bytes, etag: bytes | None, last_modified: int | None
         return etag is not None and value == etag
     if last_modified is None:
         return False
-    from .httpdate import parse_http_date  # noqa: PLC0415  (keep the modules independent)
-
     return parse_http_date(value) == last_modified
