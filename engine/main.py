@@ -130,7 +130,7 @@ def parse_args(argv: list[str]) -> Options:
                     o.signal = value
                 break
             else:
-                raise UsageError(f'invalid option: "{arg}"')
+                raise UsageError(f'invalid option: "{ch}"')  # nginx names the letter
     return o
 
 
@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         cycle = load_cycle(o)
         error_log = _open_error_log(cycle, o)
         if o.test:
+            error_log.close()  # -t only checks that the files open, as nginx -t does
             _check_pid_file(cycle)
     except ConfigError as e:
         _emerg(str(e), startup_log)
