@@ -222,7 +222,8 @@ async def try_files(r: Request) -> int:
     A candidate written with a trailing ``/`` tests for a directory, and the slash is not part
     of the new URI (nginx strips it from the template at config time), so a hit on ``$uri/``
     leaves the static handler to answer the directory with its 301.  With a (non-regex)
-    ``alias``, a candidate that starts with the location's name is mapped below the alias.
+    ``alias``, a candidate with variables that starts with the location's name is mapped
+    below the alias; a literal one is appended to the alias as written (nginx 1.22).
     """
     clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
     tf = clcf.try_files
@@ -237,7 +238,9 @@ async def try_files(r: Request) -> int:
         test_dir = len(cv.source) > 1 and cv.source.endswith("/")
         if test_dir:
             value = value[:-1]
-        rest = value[len(alias):] if alias and value.startswith(alias) else value
+        # nginx strips the location name only from values built with variables ($uri)
+        strip = alias and cv.const is None and value.startswith(alias)
+        rest = value[len(alias):] if strip else value
         path = root + rest
         try:
             st = os.stat(path.encode("latin-1", "surrogateescape"))
