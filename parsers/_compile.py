@@ -13,8 +13,9 @@ The pipeline (each step in its own module):
 
 Tables, not generated Python source: measured with ``python bench/parsers.py --codegen``
 (both stepping byte by byte), per-state generated code ties with the table on text (its first
-``if`` is the text state) and loses 20-30% inside tags, where the if-chain on the state gets
-long.  The skip-ahead matters far more than either (see parsers/README.md).
+``if`` is the text state) and lost 20-30% inside tags in most runs, where the if-chain on the
+state gets long (one run on a loaded machine showed the opposite; the margin is small).  The
+skip-ahead matters far more than either (see parsers/README.md).
 """
 
 from __future__ import annotations
