@@ -77,6 +77,11 @@ http {
         location = /ret/999 { return 999 "odd"; }
         location = /ret/cap { return 200 "$1"; }
         location = /ret/error_page { error_page 404 /echo/ep; return 404; }
+        location = /ret/ep-text { error_page 404 /ep-target; return 404; }
+        location = /ret/ep-eq { error_page 404 = /ep-target; return 404; }
+        location = /ep-target { return 200 "ep body $uri\\n"; }
+        location /tf/ { try_files /nonexistent @named; }
+        location @named { rewrite ^/tf/(.*)$ /echo/named-$1 last; }
         location = /ret/empty-location { return 301; }
         location = /ret/first { return 200 "first\\n"; return 200 "second\\n"; }
 
@@ -195,6 +200,9 @@ REQUESTS: list[tuple[str, str]] = [
     ("/ret/cap", ""),
     ("/ret/error_page", ""),
     ("/ret/first", ""),
+    ("/ret/ep-text", ""),
+    ("/ret/ep-eq", ""),
+    ("/tf/x?a=1", ""),
     ("/rw/last/x?a=1", ""),
     ("/rw/break/f.txt", ""),
     ("/rw/break/missing", ""),
