@@ -56,7 +56,7 @@ FILES = {
     "html/sp ace/f": b"s", "html/fallback.txt": b"fb\n", "html/named/tf3/x": b"named\n",
     "html/named/ep4/x": b"named4\n", "html/int/err.txt": b"interr\n",
     "html/tf/real": b"real\n", "html/idx2/b.html": b"b\n", "html/idx2/a.html/x": b"dir",
-    "html/st/x": b"", "secret.txt": b"TOP SECRET\n",
+    "html/st/x": b"", "html/idx/x": b"", "secret.txt": b"TOP SECRET\n",
 }
 
 PAGE_404 = (b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
