@@ -55,6 +55,7 @@ Options:
   -g directives : set global directives out of configuration file
 """
 
+SIGNALS_HANDLED = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 SIGNALS = {"stop": signal.SIGTERM, "quit": signal.SIGQUIT, "reopen": signal.SIGUSR1,
            "reload": signal.SIGHUP}
 
@@ -352,6 +353,9 @@ def bind_listeners(keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], lis
 def run(cycle: Cycle, o: Options, error_log: ErrorLog) -> int:
     """Serve until a stop signal; returns the exit status."""
     core: CoreConf = cycle.core_conf[CORE]
+    # From the moment the ports accept connections a client (or a test) may think we are up
+    # and signal us; held signals wait for the trio receiver instead of killing the process.
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS_HANDLED)
     try:
         socks = bind_listeners(cycle.listens)
     except BindError as e:
@@ -388,8 +392,8 @@ async def _serve(cycle: Cycle, o: Options, error_log: ErrorLog,
 
     server = Server(cycle, error_log)
     _adopt(server, socks)
-    sigs = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
-    with trio.open_signal_receiver(*sigs) as receiver:
+    with trio.open_signal_receiver(*SIGNALS_HANDLED) as receiver:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS_HANDLED)
         async with trio.open_nursery() as nursery:
 
             async def serve(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
