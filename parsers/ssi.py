@@ -122,17 +122,20 @@ def _open(lx: SSILexer, c: int, o: int) -> tuple[int, int] | None:
     if lx.fast_tags:
         # Fast path: a well-formed tag wholly inside this chunk is matched by one regex and
         # the machine resumes after it, in the text state (Ragel's fexec + fgoto).
-        m = _FAST_TAG.match(lx._chunk, o + 1 - lx._base)
+        m = _FAST_TAG.match(lx._chunk, o + 1 - base)
         if m is not None:
+            limit = lx.value_len
             if m[6]:
                 params = tuple((p[1], p[2] if p[2] is not None else p[3])
                                for p in _FAST_PARAM.finditer(lx._chunk, m.start(2), m.end(2)))
+                ok = len(params) <= MAX_PARAMS and max(len(v) for _, v in params) <= limit
             elif m[3] is not None:
-                params = ((m[3], m[4] if m[4] is not None else m[5]),)
+                value = m[4] if m[4] is not None else m[5]
+                params, ok = ((m[3], value),), len(value) <= limit
             else:
-                params = ()
-            if len(params) <= MAX_PARAMS and all(len(v) <= lx.value_len for _, v in params):
-                end = lx._base + m.end()
+                params, ok = (), True
+            if ok:
+                end = base + m.end()
                 lx._events.append(_tag(start, end, m[1], params))
                 lx._text_start = end
                 return _TEXT, end
