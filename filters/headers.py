@@ -173,7 +173,7 @@ def _set_last_modified(r: api.Request, name: str, value: str) -> None:
 def _set_expires(r: api.Request, exp: Expires) -> None:
     """nginx's ngx_http_set_expires."""
     if exp.value is not None:
-        parsed, err = parse_expires(exp.value.evaluate(r), exp.kind == MODIFIED)
+        parsed, _ = parse_expires(exp.value.evaluate(r), exp.kind == MODIFIED)
         if parsed is None or parsed.kind == OFF:
             return  # nginx 1.22 quietly sends no Expires for a bad run-time value
         exp = parsed

@@ -416,6 +416,7 @@ def _postconfiguration(cf: api.ConfContext) -> None:
         try:
             f.open()
         except OSError as e:
+            _close_all(opened)
             raise api.ConfigError(f'open() "{f.path}" failed ({e.errno}: {e.strerror})'
                                   ) from None
         opened.append(f)
