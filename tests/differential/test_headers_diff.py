@@ -61,6 +61,10 @@ http {
         location /cidr/ { allow 10.0.0.0/8; allow 127.0.0.0/8; deny all; }
         location /denyme/ { deny 127.0.0.1; allow all; }
         location /v6/ { allow ::1; deny all; }
+        location /ret { add_header X-A 1; expires 1h; return 200 "ret\n"; }
+        location /ret204 { add_header X-A 1; add_header Last-Modified $http_x_lm; return 204; }
+        location /ret404 { add_header X-A 1; add_header X-B 2 always; return 404; }
+        location /ret302 { add_header X-A 1; expires epoch; return 302 /f.txt; }
         location /outer/ {
             deny all;
             location /outer/inner/ { }
@@ -114,6 +118,10 @@ CASES: list[tuple[str, str]] = [
     ("/ah/f.txt", f"If-None-Match: {ETAG}"), ("/ah/f.txt", 'If-Match: "nope"'),
     ("/ep/f.txt", 'If-Match: "nope"'), ("/etag/f.txt", f"If-None-Match: {ETAG}"),
     ("/exp/f.txt?e=1h", f"If-Modified-Since: {LM}"), ("/missing", "If-None-Match: *"),
+    # responses made by "return"
+    ("/ret", ""), ("/ret", "If-None-Match: *"), ("/ret", 'If-Match: "x"'),
+    ("/ret", f"If-Modified-Since: {LM}"), ("/ret204", f"X-LM: {LM}"), ("/ret404", ""),
+    ("/ret302", ""),
     # access
     ("/denyall/f.txt", ""), ("/denyall/missing", ""), ("/allowme/f.txt", ""),
     ("/cidr/f.txt", ""), ("/denyme/f.txt", ""), ("/v6/f.txt", ""), ("/outer/f.txt", ""),

@@ -42,11 +42,16 @@ http {
         }
         location /var/ { access_log logs/var-$arg_f.log short; }
         location /err/ { error_page 404 /own/f.txt; }
+        location /iflog/ {
+            access_log logs/iflog.log short;
+            if ($arg_quiet) { access_log off; }
+        }
     }
 }
 """
 
-FILES = {f"html/{d}f.txt": b"ok\n" for d in ["", "off/", "own/", "own/off/", "var/", "err/"]}
+FILES = {f"html/{d}f.txt": b"ok\n" for d in ["", "off/", "own/", "own/off/", "var/", "err/",
+                                                     "iflog/"]}
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +144,13 @@ def test_final_uri_and_status_after_error_page(trinx: ServerProcess) -> None:
     assert lines(trinx, "own.log", 1) == ["/own/f.txt 404"]
     time.sleep(0.1)
     assert count(trinx, "t4.log") == t4
+
+
+def test_access_log_in_if(trinx: ServerProcess) -> None:
+    request(trinx, "/iflog/f.txt?quiet=1")
+    request(trinx, "/iflog/f.txt?last")
+    assert lines(trinx, "iflog.log", 1) == ["/iflog/f.txt 200"]
+    assert count(trinx, "iflog.log") == 1
 
 
 def test_variable_path(trinx: ServerProcess) -> None:
