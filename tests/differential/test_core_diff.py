@@ -83,6 +83,7 @@ http {
         location /pr/ { port_in_redirect off; }
         location /snr/ { server_name_in_redirect on; }
         location /lnf/ { log_not_found off; }
+        location /loop/ { try_files /nope /loop/x; }
     }
 }
 """
@@ -130,7 +131,7 @@ STATIC_REQUESTS = [
         "/tf3/x", "/tf4/x", "/tf5/x", "/tf6/x", "/tfa/a.txt", "/tfa/zz",
         *[f"/ep{i}/x" for i in range(1, 20)], "/ep1/x?z=9", "/ep19/x", "/int/err.txt",
         "/idx/", "/idx/?q=1", "/idx2/", "/idx3/", "/st/nope", "/st/", "/ar/d", "/ar/d?x=1",
-        "/pr/d", "/snr/d",
+        "/pr/d", "/snr/d", "/loop/x",
     ]],
     "HEAD /ep1/x" + H,
     "POST /ep1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
