@@ -2,6 +2,8 @@
 
 ``FILTER_MODULES`` is the one place the filter order lives, bottom of the chain first (as in
 nginx's HTTP_FILTER_MODULES): the last entry is the first filter a response passes through.
+An entry ``"pkg.mod:ATTR"`` names a Module object other than ``MODULE``, so that one file can
+place two modules at two positions (range's header and body filters).
 """
 
 from __future__ import annotations
@@ -12,24 +14,25 @@ __all__ = ["FILTER_MODULES"]
 
 _ORDER = [
     "filters.chunked",
-    "filters.range_header",
+    "filters.range:RANGE_HEADER",
     "filters.gzip",
-    "filters.postpone",
+    "engine.subrequest:POSTPONE",
     "filters.ssi",
     "filters.charset",
     "filters.sub",
     "filters.addition",
     "filters.headers",
-    "filters.range_body",
+    "filters.range:RANGE_BODY",
     "filters.not_modified",
 ]
 
 
 def _load() -> list:  # type: ignore[type-arg]
     out = []
-    for name in _ORDER:
+    for entry in _ORDER:
+        name, _, attr = entry.partition(":")
         try:
-            out.append(importlib.import_module(name).MODULE)
+            out.append(getattr(importlib.import_module(name), attr or "MODULE"))
         except ModuleNotFoundError as e:
             if e.name != name:
                 raise
