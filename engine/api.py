@@ -19,6 +19,7 @@ from engine.http import named_location as named_location
 from engine.http import output as output
 from engine.http import send_header as send_header
 from engine.http import send_response as send_response
+from engine.http import set_content_handler as set_content_handler
 from engine.http import set_content_type as set_content_type
 from engine.http import set_etag as set_etag
 from engine.http import set_location as set_location
@@ -53,6 +54,15 @@ from engine.request import Buf as Buf
 from engine.request import FileRef as FileRef
 from engine.request import HeadersOut as HeadersOut
 from engine.request import Request as Request
+from engine.subrequest import SR_BACKGROUND as SR_BACKGROUND
+from engine.subrequest import SR_INPLACE as SR_INPLACE
+from engine.subrequest import SR_MEMORY as SR_MEMORY
+from engine.subrequest import OutputSlot as OutputSlot
+from engine.subrequest import SubrequestError as SubrequestError
+from engine.subrequest import reserve_output as reserve_output
+from engine.subrequest import subrequest as subrequest
+from engine.subrequest import wait_subrequest as wait_subrequest
+from engine.subrequest import wait_subrequests as wait_subrequests
 from engine.util import escape_uri as escape_uri
 from engine.util import http_date as http_date
 from engine.variables import ComplexValue as ComplexValue
@@ -60,11 +70,13 @@ from engine.variables import ComplexValue as ComplexValue
 __all__ = [
     "ConfigError", "ConfContext", "Phase", "absolute_location", "core_loc_conf",
     "discard_request_body", "internal_redirect", "log_error", "map_uri_to_path",
-    "named_location", "output", "send_header", "send_response", "set_content_type", "set_etag",
+    "named_location", "output", "send_header", "send_response", "set_content_handler",
+    "set_content_type", "set_etag",
     "set_location", "CoreLocConf", "Location", "LocKind", "pcre_to_python", "UNSET", "Args",
     "ConfLevel", "Ctx",
     "Directive", "Module", "Unset", "ignore", "inherit", "parse_size", "parse_time", "set_enum",
     "set_flag", "set_msec", "set_num", "set_sec", "set_size", "set_str", "set_str_list",
     "DECLINED", "DONE", "ERROR", "OK", "Buf", "FileRef", "HeadersOut", "Request", "escape_uri",
-    "http_date", "ComplexValue",
+    "http_date", "ComplexValue", "SR_BACKGROUND", "SR_INPLACE", "SR_MEMORY", "OutputSlot",
+    "SubrequestError", "reserve_output", "subrequest", "wait_subrequest", "wait_subrequests",
 ]

@@ -36,7 +36,7 @@ from engine.special import CLOSE_ON_ERROR, SERVER_TOKEN, error_page_body, status
 from engine.util import http_date
 
 __all__ = ["run_request", "finalize_bad_request", "run_phases", "internal_redirect", "named_location", "finalize",
-           "send_header", "output", "send_response", "header_filter", "map_uri_to_path",
+           "send_header", "output", "send_response", "set_content_handler", "header_filter", "map_uri_to_path",
            "absolute_location", "log_error", "set_location", "core_loc_conf",
            "set_content_type", "set_etag", "discard_request_body", "HEADER_FILTER",
            "WRITE_FILTER"]
@@ -269,10 +269,14 @@ _NOT_FOUND_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
 # --- finalisation and special responses ------------------------------------------------------------
 
 async def run_request(r: Request) -> None:
-    """Process a client request to the end: phases, finalisation, log phase."""
+    """Process a client request to the end: phases, finalisation, subrequests, log phase."""
     try:
         rc = await run_phases(r)
         await finalize(r, rc)
+        pp = r.postpone
+        if pp is not None:
+            # the response is complete only when every subrequest (mirror ones too) is
+            await pp.idle.wait()
     finally:
         r.run_cleanup()
     for fn in r.cycle.phases.get(Phase.LOG, ()):
@@ -517,6 +521,11 @@ async def write_filter(r: Request, chain: list[Buf]) -> None:
 
 
 # --- helpers for handlers ---------------------------------------------------------------------------
+
+def set_content_handler(cf: ConfContext, handler: Callable[[Request], Any]) -> None:
+    """Make ``handler`` the content handler of the location being parsed (proxy_pass & co)."""
+    cf.loc_conf[HTTP_CORE].handler = handler
+
 
 def core_loc_conf(r: Request) -> CoreLocConf:
     """The http core location conf of ``r`` (root, types, etag, sendfile...)."""

@@ -220,12 +220,12 @@ class Request:
     __slots__ = (
         "conn", "cycle", "server", "srv_conf", "main_conf", "loc_conf", "loc", "ctx",
         "method", "http_version", "request_line", "request_uri", "uri", "args", "_exten",
-        "headers_in", "headers", "host", "headers_out", "main", "parent", "postponed",
+        "headers_in", "headers", "host", "headers_out", "main", "parent",
         "subrequests", "uri_changes", "internal", "captures", "variables", "header_sent",
         "header_only", "start_time", "body_bytes_sent", "bytes_sent", "keepalive",
         "allow_ranges", "error_page", "cleanup", "filter_need_in_memory", "content_handler",
         "done", "request_length", "valid_location", "uri_changed", "err_status", "body",
-        "expect_tested",
+        "expect_tested", "postpone", "out_node", "sr", "out_body",
         "__weakref__",
     )
 
@@ -251,7 +251,6 @@ class Request:
         self.headers_out = HeadersOut()
         self.main: Request = self
         self.parent: Request | None = None
-        self.postponed: list[Any] = []
         self.subrequests = 51
         self.uri_changes = 11
         self.internal = False
@@ -275,6 +274,12 @@ class Request:
         self.err_status = 0  # status forced by error_page (nginx's r->err_status)
         self.body: Any = None  # request body reader, set by the connection
         self.expect_tested = False  # 100-continue sent or no longer wanted (nginx's flag)
+        # subrequests (engine.subrequest): the main request's output tree, this request's
+        # place in it, and a subrequest's mode/completion state
+        self.postpone: Any = None
+        self.out_node: Any = None
+        self.sr: Any = None
+        self.out_body = b""  # an in-memory subrequest's body, once it has finished
 
     @property
     def exten(self) -> str:

@@ -36,6 +36,7 @@ from engine.http import finalize_bad_request, log_error, run_request
 from engine.http_core import HTTP_CORE, CoreLocConf, CoreSrvConf
 from engine.log import ErrorLog
 from engine.request import BadRequest, Buf, Request, parse_target
+from engine.subrequest import SubrequestError
 from engine.special import error_page_body, status_line
 from engine.util import http_date
 
@@ -230,18 +231,20 @@ class HttpConnection:
 
     async def serve(self) -> None:
         with trio.CancelScope() as self.timer:
-            try:
-                await self._serve()
-            except ClientGone as e:
-                self.log(logging.INFO, f"*{self.number} {e}, client: {self.remote_addr}")
-            except Exception:
-                # a bug in a handler or filter must cost one connection, never the server
-                self.log(logging.CRITICAL + 5, f"*{self.number} unexpected error, client: "
-                         f"{self.remote_addr}\n{traceback.format_exc()}")
-                if not self.aborted and self.h11.our_state is h11.SEND_RESPONSE:
-                    await self._error_without_request(self.server.cycle, next(iter(
-                        self.server.cycle.listens.values()))[0], 500)
-        if self.timer.cancelled_caught:
+            # subrequests run in this nursery: whatever ends the connection ends them
+            async with trio.open_nursery() as self.nursery:
+                try:
+                    await self._serve()
+                except ClientGone as e:
+                    self.log(logging.INFO, f"*{self.number} {e}, client: {self.remote_addr}")
+                except Exception:
+                    self._log_unexpected()
+                    if not self.aborted and self.h11.our_state is h11.SEND_RESPONSE:
+                        await self._error_without_request(self.server.cycle, next(iter(
+                            self.server.cycle.listens.values()))[0], 500)
+                finally:
+                    self.nursery.cancel_scope.cancel()
+        if self.timer.cancelled_caught and self.timed_out:
             self.log(logging.INFO, f"*{self.number} {self.timed_out}, client: "
                                    f"{self.remote_addr}")
         try:
@@ -551,7 +554,33 @@ class HttpConnection:
             timer.deadline = math.inf
 
     def abort_response(self, r: Request) -> None:
+        """The response to ``r`` cannot be completed: the client must see it fail."""
         self.aborted = True
+        pp = r.main.postpone
+        if pp is not None:
+            pp.cancel()
+        if r is not r.main:
+            # nginx terminates the main request when a subrequest fails after its header
+            self.terminate()
+
+    def terminate(self) -> None:
+        """Close the connection now, ending the request and all its subrequests."""
+        self.aborted = True
+        self.timed_out = ""
+        self.timer.cancel()
+
+    def fail_response(self, e: BaseException) -> None:
+        """An exception ended a subrequest: log it and close the connection."""
+        if isinstance(e, ClientGone):
+            self.log(logging.INFO, f"*{self.number} {e}, client: {self.remote_addr}")
+        elif not isinstance(e, SubrequestError):  # already logged where it was raised
+            self._log_unexpected()
+        self.terminate()
+
+    def _log_unexpected(self) -> None:
+        # a bug in a handler or filter must cost one connection, never the server
+        self.log(logging.CRITICAL + 5, f"*{self.number} unexpected error, client: "
+                 f"{self.remote_addr}\n{traceback.format_exc()}")
 
 
 def _listen_socket(addr: str, port: int) -> socket.socket:
