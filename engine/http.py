@@ -504,7 +504,7 @@ def header_filter(r: Request) -> int:
             lines.append(b"Keep-Alive: timeout=%d\r\n" % clcf.keepalive_header)
     else:
         lines.append(b"Connection: close\r\n")
-    if location:
+    if location is not None:
         lines.append(b"Location: " + location.encode("latin-1") + b"\r\n")
     if ho.etag:
         lines.append(b"ETag: " + ho.etag.encode("latin-1") + b"\r\n")

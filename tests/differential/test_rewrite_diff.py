@@ -325,8 +325,6 @@ def test_head_on_return_text(pair: tuple[ServerProcess, ServerProcess]) -> None:
         (n.status, n.header("Content-Length"), n.body)
 
 
-@pytest.mark.xfail(strict=True, reason="engine/http.py header_filter skips an empty Location "
-                   "(`if ho.location:`); nginx sends `Location: ` for `return 301;`")
 def test_return_redirect_without_url(pair: tuple[ServerProcess, ServerProcess]) -> None:
     nginx, trinx = pair
     n = _fetch(nginx, "/ret/empty-location")
