@@ -83,6 +83,8 @@ class Cycle:
     # objects that need closing when the cycle is dropped (open log files...)
     cleanup: list[Callable[[], None]] = field(default_factory=list)
     reopen: list[Callable[[], None]] = field(default_factory=list)  # on USR1 (access logs)
+    # http-level error_log lists -> their opened ErrorLog (engine.http.log_error)
+    location_error_logs: dict[Any, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         for fn in self.cleanup:

@@ -31,6 +31,7 @@ from engine.cycle import ConfContext, Phase
 from engine.module import Module
 from engine.http_core import HTTP_CORE, CoreLocConf, ErrorPage
 from engine.locations import Location, Match, find_location
+from engine.log import ErrorLog
 from engine.request import DECLINED, DONE, ERROR, OK, Buf, Request
 from engine.special import CLOSE_ON_ERROR, SERVER_TOKEN, error_page_body, status_line
 from engine.util import http_date
@@ -45,15 +46,43 @@ log = logging.getLogger("trinx")
 
 
 def log_error(r: Request, level: int, message: str) -> None:
-    """An error-log line with nginx's request context suffix."""
+    """An error-log line with nginx's request context suffix.
+
+    It goes to the ``error_log`` of the request's location (http, server or location
+    level) if one is set there, else to the main error log, as in nginx.
+    """
     conn = r.conn
+    targets = r.loc_conf[HTTP_CORE].error_log
+    elog = _location_error_log(r.cycle, targets) if targets else None
+    if elog is not None and not elog.enabled(level):
+        return
     tail = (f", client: {conn.remote_addr}, server: {HTTP_CORE.srv(r).server_name}, "
             f'request: "{r.main.request_line}"')
     if r is not r.main:
         tail += f', subrequest: "{r.uri}"'
     if r.main.host or r.main.headers.get("host"):
         tail += f', host: "{r.main.headers.get("host", r.main.host)}"'
-    r.conn.log(level, f"*{conn.number} {message}{tail}")
+    if elog is not None:
+        elog.log(level, f"*{conn.number} {message}{tail}")
+    else:
+        conn.log(level, f"*{conn.number} {message}{tail}")
+
+
+def _location_error_log(cycle: Any, targets: list[tuple[str, str]]) -> ErrorLog | None:
+    """The cycle's ErrorLog for an http-level ``error_log`` list, opened on first use."""
+    logs = cycle.location_error_logs
+    key = tuple(targets)
+    elog = logs.get(key)
+    if elog is None and key not in logs:
+        try:
+            elog = ErrorLog(list(targets))  # paths are full already (parse_error_log)
+        except OSError:
+            elog = None  # the main log gets the message instead
+        else:
+            cycle.cleanup.append(elog.close)
+            cycle.reopen.append(elog.reopen)
+        logs[key] = elog
+    return elog
 
 
 # --- the phase engine ---------------------------------------------------------------------------

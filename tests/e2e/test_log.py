@@ -300,3 +300,29 @@ def test_escape_tables() -> None:
     assert escape_json("a\x1bb\x1f\x0c\x08") == "a\\u001Bb\\u001F\\f\\b"
     assert escape_default("a\x1bb\x1f\x0c\x08") == "a\\x1Bb\\x1F\\x0C\\x08"
     assert escape_default("plain") == "plain"
+
+
+def test_location_error_log_takes_the_request_s_errors(tmp_path: Path) -> None:
+    conf = """
+events {}
+http {
+    access_log off;
+    error_log logs/http.log;
+    server {
+        listen 127.0.0.1:{port};
+        location /own/ { error_log logs/own.log info; }
+        location /quiet/ { error_log logs/quiet.log crit; }
+    }
+}
+"""
+    with start_trinx(conf, tmp_path) as server:
+        for target in ("/nope", "/own/nope", "/quiet/nope"):
+            http_request(server.port, f"GET {target} HTTP/1.1\r\nHost: x\r\n"
+                                      "Connection: close\r\n\r\n".encode())
+        logs = tmp_path / "logs"
+        assert '"/html/nope" failed' in (logs / "http.log").read_text().replace(
+            str(tmp_path), "")
+        own = (logs / "own.log").read_text()
+        assert "/html/own/nope" in own and "/own/nope" not in (logs / "http.log").read_text()
+        assert (logs / "quiet.log").read_text() == ""
+        assert "quiet" not in server.error_log_text()
