@@ -86,10 +86,26 @@ class Cycle:
     # http-level error_log lists -> their opened ErrorLog (engine.http.log_error)
     location_error_logs: dict[Any, Any] = field(default_factory=dict)
 
+    # requests still running on this cycle; a reload retires it, and the last one closes it
+    users: int = 0
+    retired: bool = False
+
     def close(self) -> None:
         for fn in self.cleanup:
             fn()
         self.cleanup.clear()
+
+    def retire(self) -> None:
+        """A reload replaced this cycle: close it once no request uses it any more."""
+        self.retired = True
+        if self.users == 0:
+            self.close()
+
+    def release(self) -> None:
+        """A request that used this cycle has ended."""
+        self.users -= 1
+        if self.retired and self.users == 0:
+            self.close()
 
 
 _CTX_NAMES = {Ctx.MAIN: "main", Ctx.EVENTS: "events", Ctx.HTTP: "http", Ctx.SRV: "server",

@@ -285,6 +285,7 @@ class HttpConnection:
             self.requests += 1
             r, reject = self._make_request(cycle, servers, event)
             r.body = RequestBody(self, r)
+            cycle.users += 1
             try:
                 if reject:
                     await finalize_bad_request(r, reject)
@@ -302,6 +303,8 @@ class HttpConnection:
             except (h11.LocalProtocolError, ResponseFramingError) as e:
                 log_error(r, logging.CRITICAL, f"response framing error: {e}")
                 return
+            finally:
+                cycle.release()
             if not self.yielded:
                 # a client that pipelines faster than we answer never makes us wait: give
                 # the other connections their turn once per request
@@ -791,7 +794,7 @@ class Server:
         for key in cycle.listens:
             if key not in self._accept_scopes:
                 self._accepts.start_soon(self._accept_loop, key)
-        old.close()
+        old.retire()  # its log files stay open for the requests still running on it
 
     def stop_accepting(self) -> None:
         """Graceful stop: no new connections; idle keep-alive connections close now."""

@@ -280,3 +280,41 @@ def test_bind_failure(tmp_path: Path) -> None:
     assert out == (f"nginx: [emerg] bind() to 127.0.0.1:{port} failed (98: Address already "
                    "in use)\nnginx: [emerg] still could not bind()\n")
     assert (p / "logs" / "b.pid").read_text() == "12345\n"
+
+
+def test_reload_keeps_old_logs_open_for_requests_in_flight(tmp_path: Path) -> None:
+    # a request that started on the old config logs to the old config's error_log when it
+    # fails after the reload: the old cycle closes with its last request, not at the switch
+    conf = """
+load_module tests.modules.srtest;
+events {}
+http {
+    access_log off;
+    error_log logs/LOG.log;
+    server {
+        listen 127.0.0.1:{port};
+        location /page { srtest_page; }
+        location /s { srtest_sleep; }
+    }
+}
+"""
+    with start_trinx(conf.replace("LOG", "old"), tmp_path / "p") as server:
+        assert get(server.port, "/zz-first")[0] == 404  # the old log is open and in use
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        slow.sendall(b"GET /page?p=w/s~ms=800|/zz-slow HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\n\r\n")
+        time.sleep(0.2)
+        _conf_path(server).write_text(conf.replace("LOG", "new").replace(
+            "{port}", str(server.port)))
+        os.kill(server.pid, signal.SIGHUP)
+        new_log = server.prefix / "logs" / "new.log"
+        wait_for(lambda: get(server.port, "/zz-fresh")[0] == 404 and new_log.exists()
+                 and "zz-fresh" in new_log.read_text(), what="the new config")
+        data = b""
+        while chunk := slow.recv(4096):
+            data += chunk
+        slow.close()
+        assert b"404 Not Found" in data
+        old_log = server.prefix / "logs" / "old.log"
+        wait_for(lambda: "zz-slow" in old_log.read_text(), what="the slow request's error")
+        assert "zz-slow" not in new_log.read_text()
