@@ -12,6 +12,7 @@ from engine.cycle import Phase as Phase
 from engine.http import absolute_location as absolute_location
 from engine.http import core_loc_conf as core_loc_conf
 from engine.http import discard_request_body as discard_request_body
+from engine.http import filter_finalize as filter_finalize
 from engine.http import internal_redirect as internal_redirect
 from engine.http import log_error as log_error
 from engine.http import map_uri_to_path as map_uri_to_path
@@ -69,7 +70,7 @@ from engine.variables import ComplexValue as ComplexValue
 
 __all__ = [
     "ConfigError", "ConfContext", "Phase", "absolute_location", "core_loc_conf",
-    "discard_request_body", "internal_redirect", "log_error", "map_uri_to_path",
+    "discard_request_body", "filter_finalize", "internal_redirect", "log_error", "map_uri_to_path",
     "named_location", "output", "send_header", "send_response", "set_content_handler",
     "set_content_type", "set_etag",
     "set_location", "CoreLocConf", "Location", "LocKind", "pcre_to_python", "UNSET", "Args",

@@ -32,12 +32,12 @@ from engine.module import Module
 from engine.http_core import HTTP_CORE, CoreLocConf, ErrorPage
 from engine.locations import Location, Match, find_location
 from engine.log import ErrorLog
-from engine.request import DECLINED, DONE, ERROR, OK, Buf, Request
+from engine.request import DECLINED, DONE, ERROR, OK, Buf, HeadersOut, Request
 from engine.special import CLOSE_ON_ERROR, SERVER_TOKEN, error_page_body, status_line
 from engine.util import http_date
 
 __all__ = ["run_request", "finalize_bad_request", "run_phases", "internal_redirect", "named_location", "finalize",
-           "send_header", "output", "send_response", "set_content_handler", "header_filter", "map_uri_to_path",
+           "send_header", "output", "send_response", "set_content_handler", "filter_finalize", "header_filter", "map_uri_to_path",
            "absolute_location", "log_error", "set_location", "core_loc_conf",
            "set_content_type", "set_etag", "discard_request_body", "HEADER_FILTER",
            "WRITE_FILTER"]
@@ -550,6 +550,27 @@ async def write_filter(r: Request, chain: list[Buf]) -> None:
 
 
 # --- helpers for handlers ---------------------------------------------------------------------------
+
+def filter_finalize(r: Request, status: int) -> int:
+    """From a header filter: drop the response being sent and answer ``status`` instead.
+
+    nginx's ``ngx_http_filter_finalize_request``: clean the response headers and module
+    contexts, mark the header unsent, and return the status through ``send_header`` so the
+    handler's caller runs the special response (error_page or built-in page).  As in nginx
+    (which terminates the request it finalised from a filter), the connection is closed
+    after that response even though its header says keep-alive.
+    """
+    r.headers_out = HeadersOut()
+    r.ctx.clear()
+    r.header_sent = False
+    r.header_only = False
+    r.cleanup.append(lambda: _no_keepalive(r))
+    return status
+
+
+def _no_keepalive(r: Request) -> None:
+    r.keepalive = False
+
 
 def set_content_handler(cf: ConfContext, handler: Callable[[Request], Any]) -> None:
     """Make ``handler`` the content handler of the location being parsed (proxy_pass & co)."""

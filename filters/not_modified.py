@@ -37,10 +37,10 @@ def not_modified_filter(r: api.Request, next_filter: Callable[[api.Request], int
     headers = r.headers
     ius = headers.get("if-unmodified-since")
     if ius is not None and not test_if_unmodified(ius, ho.last_modified):
-        return _filter_finalize(r, 412)
+        return api.filter_finalize(r, 412)
     im = headers.get("if-match")
     if im is not None and not test_if_match(im, ho.etag, weak=False):
-        return _filter_finalize(r, 412)
+        return api.filter_finalize(r, 412)
     ims = headers.get("if-modified-since")
     inm = headers.get("if-none-match")
     if ims is None and inm is None:
@@ -113,25 +113,6 @@ def test_if_match(value: str, etag: str | None, weak: bool) -> bool:
 def _http_time(value: str) -> int:
     parsed = parse_http_date(value.encode("latin-1", "replace"))
     return -1 if parsed is None else parsed
-
-
-def _filter_finalize(r: api.Request, status: int) -> int:
-    """Drop the response being sent and answer ``status`` instead.
-
-    nginx's ngx_http_filter_finalize_request: clean the response headers and module
-    contexts, mark the header unsent, and return the status through ``send_header`` so the
-    handler's caller runs the special response (error_page or built-in page).
-    """
-    r.headers_out = api.HeadersOut()
-    r.ctx.clear()
-    r.header_sent = False
-    r.header_only = False
-    r.cleanup.append(lambda: _close_after(r))
-    return status
-
-
-def _close_after(r: api.Request) -> None:
-    r.keepalive = False
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
