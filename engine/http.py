@@ -21,7 +21,6 @@ chain, ending in the connection's writer).
 from __future__ import annotations
 
 import errno
-import inspect
 import logging
 import os
 import stat as stat_mod
@@ -89,7 +88,7 @@ def _location_error_log(cycle: Any, targets: list[tuple[str, str]]) -> ErrorLog 
 
 async def _call(fn: Callable[[Request], Any], r: Request) -> int:
     rc = fn(r)
-    if inspect.isawaitable(rc):
+    if type(rc) is not int:  # handlers may be sync or async: only a coroutine is awaited
         rc = await rc
     return rc  # type: ignore[no-any-return]
 
