@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.harness import (ServerProcess, http_request, parse_response, parse_responses,
                            start_trinx)
@@ -173,3 +175,25 @@ def test_keepalive_after_subrequests(trinx: ServerProcess) -> None:
     data = http_request(trinx.port, (one * 3).encode(), responses=3)
     bodies = [r.body for r in parse_responses(data)]
     assert bodies == [b"AFFFSB"] * 3
+
+
+# --- any mix of text, parallel and waited includes finishing in any order -----------------
+
+_ITEM = st.one_of(
+    st.text(alphabet="abcXYZ", min_size=1, max_size=3).map(lambda t: (t, t)),
+    st.tuples(st.sampled_from(["", "w"]), st.integers(0, 40),
+              st.text(alphabet="123", min_size=1, max_size=2)).map(
+        lambda k: (f"{k[0]}/s~ms={k[1]}!t={k[2]}", k[2])),
+    st.just(("/f/x.txt", "FFF")),
+    st.just(("m/f/x.txt", "[200:FFF]")),
+)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=st.lists(_ITEM, max_size=8))
+def test_any_page_comes_out_in_document_order(trinx: ServerProcess,
+                                              items: list[tuple[str, str]]) -> None:
+    status, body = get(trinx, page(*(spec for spec, _ in items)))
+    assert status == 200
+    assert body == "".join(expected for _, expected in items).encode()
