@@ -28,7 +28,7 @@ from engine.conf import ConfigError
 from engine.cycle import Cycle, read_cycle
 from engine.http_core import CORE, CoreConf, core_defaults
 from engine.log import ErrorLog
-from engine.modules import MODULE_NAMES, builtin_modules
+from engine.modules import builtin_modules, module_names
 from engine.special import NGINX_VERSION
 
 __all__ = ["main", "Options", "parse_args", "load_cycle"]
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             prefix, conf = _paths(o)
             print(f"configure arguments: --prefix={prefix} --conf-path={conf}",
                   file=sys.stderr)
-            print("modules: " + " ".join(MODULE_NAMES), file=sys.stderr)
+            print("modules: " + " ".join(module_names()), file=sys.stderr)
         if not o.test:  # as in nginx, -v/-V/-h combined with -t go on to test
             return 0
     prefix, conf = _paths(o)

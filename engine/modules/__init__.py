@@ -13,7 +13,7 @@ from engine.http_core import CORE, HTTP_CORE
 from engine.module import Module
 from engine.modules import index, static
 
-__all__ = ["builtin_modules", "MODULE_NAMES"]
+__all__ = ["builtin_modules", "module_names"]
 
 
 def builtin_modules() -> list[Module]:
@@ -70,6 +70,24 @@ def _optional(name: str) -> list[Module]:
         return []
 
 
-# nginx's short names of what this build provides, for ``trinx -V``
-MODULE_NAMES = ["core", "static", "index", "log", "rewrite", "access", "headers",
-                "not_modified"]
+_INTERNAL = frozenset({"http_core", "http_header_filter", "http_write_filter",
+                       "http_postpone_filter"})
+_SHORT = {"http_range_header_filter": "range", "http_range_body_filter": "range"}
+
+
+def module_names() -> list[str]:
+    """nginx's short names of what this build provides, for ``trinx -V`` (``ssi``,
+    ``range``, ``proxy``, ``upstream_hash``...): derived from the modules really built in."""
+    out: list[str] = []
+    for m in builtin_modules():
+        if m.name in _INTERNAL:
+            continue
+        name = _SHORT.get(m.name, m.name)
+        if name.startswith("http_"):
+            name = name[5:]
+        for suffix in ("_filter", "_module"):
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        if name not in out:
+            out.append(name)
+    return out

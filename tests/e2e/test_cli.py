@@ -93,6 +93,24 @@ def test_version_full_lists_modules(cli: InProcess) -> None:
     assert {"core", "static", "index"} <= set(modules[0].split()[1:])
 
 
+def test_version_modules_are_the_modules_built_in(cli: InProcess) -> None:
+    # tools written for nginx read this line to tell what the build supports: every name on
+    # it must be a module that is really there, and every filter module must be named
+    from engine.modules import builtin_modules
+    from filters import FILTER_MODULES
+
+    names = next(line for line in cli("-V").stderr.splitlines()
+                 if line.startswith("modules: ")).split()[1:]
+    built = {m.name for m in builtin_modules()}
+    for name in names:
+        assert built & {name, f"http_{name}", f"http_{name}_filter",
+                        f"http_{name}_header_filter", f"http_{name}_body_filter"}, name
+    for m in FILTER_MODULES:
+        if m.name != "http_postpone_filter":
+            assert m.name.removeprefix("http_").removesuffix("_filter").replace(
+                "_header", "").replace("_body", "") in names
+
+
 @pytest.mark.parametrize("args", [
     ["-x"], ["foo"], ["-tx"], ["-c"], ["-s"], ["-p"], ["-g"], ["-e"], ["-s", "bogus"],
     ["-sbogus"],
