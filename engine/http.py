@@ -227,7 +227,12 @@ def _document_root(r: Request, clcf: CoreLocConf) -> str:
 
 
 def map_uri_to_path(r: Request, uri: str | None = None) -> str | None:
-    """root/alias + URI (``ngx_http_map_uri_to_path``); None if an alias cannot map it."""
+    """root/alias + URI (``ngx_http_map_uri_to_path``).
+
+    Returns:
+        The path; None if an alias cannot map the URI (nginx's 500); "" if the path would
+        climb out of the alias (a not-found: nothing outside root/alias is served).
+    """
     clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
     root = _document_root(r, clcf)
     if uri is None:
@@ -240,8 +245,21 @@ def map_uri_to_path(r: Request, uri: str | None = None) -> str | None:
             log_error(r, logging.CRITICAL, f'"alias" cannot be used in location "{name}" '
                                            "where URI was rewritten")
             return None
-        return root + uri[len(name):]
+        rest = uri[len(name):]
+        if _climbs(root, rest):
+            log_error(r, logging.ERROR, f'"{root}{rest}" is outside the alias "{root}", '
+                                        "not served")
+            return ""
+        return root + rest
     return root + uri
+
+
+def _climbs(alias: str, rest: str) -> bool:
+    """Whether alias + rest names something above the alias (``location /i { alias /d/; }``
+    and ``/i../x``): nginx serves ``/d/../x`` there; trinx serves nothing outside an alias."""
+    if rest.startswith("/") or not alias.endswith("/"):
+        return False  # the URI was normalised: no ".." segment can follow a "/"
+    return rest == ".." or rest.startswith("../")
 
 
 async def try_files(r: Request) -> int:
@@ -269,6 +287,8 @@ async def try_files(r: Request) -> int:
         # nginx strips the location name only from values built with variables ($uri)
         strip = alias and cv.const is None and value.startswith(alias)
         rest = value[len(alias):] if strip else value
+        if strip and _climbs(root, rest):
+            continue
         path = root + rest
         try:
             st = os.stat(path.encode("latin-1", "surrogateescape"))

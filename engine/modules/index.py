@@ -44,8 +44,8 @@ async def index_handler(r: api.Request) -> int:
         return api.DECLINED
     conf: IndexLocConf = MODULE.loc(r)
     dir_path = api.map_uri_to_path(r)
-    if dir_path is None:
-        return 500
+    if not dir_path:
+        return 500 if dir_path is None else 404
     dir_tested = False
     for cv in conf.indices:  # type: ignore[union-attr]
         name = cv.evaluate(r)

@@ -25,8 +25,8 @@ async def static_handler(r: api.Request) -> int:
     if r.uri.endswith("/"):
         return api.DECLINED
     path = api.map_uri_to_path(r)
-    if path is None:
-        return 500
+    if not path:
+        return 500 if path is None else 404
     clcf = api.core_loc_conf(r)
     bpath = path.encode("latin-1")
     try:

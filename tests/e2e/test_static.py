@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -299,3 +300,31 @@ def _wait_log(server: ServerProcess, needle: str) -> str:
         if needle in text or time.monotonic() > deadline:
             return text
         time.sleep(0.05)
+
+
+def test_alias_never_serves_above_its_directory(tmp_path: Path) -> None:
+    # the classic misconfiguration: location without, alias with a trailing slash.  nginx
+    # 1.22 serves html/secret.txt for /i../secret.txt; trinx refuses anything outside.
+    conf = """
+events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{port};
+        location /i { alias html/w/; }
+        location /t { alias html/w/; try_files $uri =404; }
+    }
+}
+"""
+    files = {"html/secret.txt": b"secret", "html/w/a.txt": b"inside"}
+    with start_trinx(conf, tmp_path, files) as server:
+        def get(target: str) -> Response:
+            return parse_response(http_request(
+                server.port, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                .encode()))
+        assert get("/i/a.txt").body == b"inside"
+        assert get("/t/a.txt").body == b"inside"
+        for target in ("/i../secret.txt", "/i%2E%2E/secret.txt", "/t../secret.txt", "/i.."):
+            resp = get(target)
+            assert resp.status == 404 and b"secret" not in resp.body, target
+        assert "is outside the alias" in server.error_log_text()
