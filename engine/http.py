@@ -86,24 +86,20 @@ def _location_error_log(cycle: Any, targets: list[tuple[str, str]]) -> ErrorLog 
 
 # --- the phase engine ---------------------------------------------------------------------------
 
-async def _call(fn: Callable[[Request], Any], r: Request) -> int:
-    rc = fn(r)
-    if type(rc) is not int:  # handlers may be sync or async: only a coroutine is awaited
-        rc = await rc
-    return rc  # type: ignore[no-any-return]
-
-
 async def _run_handlers(r: Request, phase: Phase) -> int:
     for fn in r.cycle.phases.get(phase, ()):
-        rc = await _call(fn, r)
+        rc = fn(r)
+        if type(rc) is not int:  # handlers may be sync or async: only a coroutine is awaited
+            rc = await rc
         if rc != DECLINED and rc != OK:
-            return rc
+            return rc  # type: ignore[no-any-return]
     return DECLINED
 
 
 async def run_phases(r: Request, phase: Phase = Phase.SERVER_REWRITE) -> int:
     """Run the request from ``phase`` to its content handler; returns the handler code."""
-    if phase <= Phase.SERVER_REWRITE:
+    phases = r.cycle.phases
+    if phase <= Phase.SERVER_REWRITE and Phase.SERVER_REWRITE in phases:
         rc = await _run_handlers(r, Phase.SERVER_REWRITE)
         if rc != DECLINED:
             return rc
@@ -125,18 +121,21 @@ async def run_phases(r: Request, phase: Phase = Phase.SERVER_REWRITE) -> int:
                       f'rewrite or internal redirection cycle while processing "{r.uri}"')
             return 500
     if r is r.main:
-        rc = await _run_handlers(r, Phase.PREACCESS)
-        if rc != DECLINED:
-            return rc
+        if Phase.PREACCESS in phases:
+            rc = await _run_handlers(r, Phase.PREACCESS)
+            if rc != DECLINED:
+                return rc
         rc = await _run_handlers(r, Phase.ACCESS)
         if rc != DECLINED:
             return rc
-    rc = await try_files(r)
-    if rc != DECLINED:
-        return rc
-    rc = await _run_handlers(r, Phase.PRECONTENT)
-    if rc != DECLINED:
-        return rc
+    if r.loc_conf[HTTP_CORE].try_files is not None:
+        rc = await try_files(r)
+        if rc != DECLINED:
+            return rc
+    if Phase.PRECONTENT in phases:
+        rc = await _run_handlers(r, Phase.PRECONTENT)
+        if rc != DECLINED:
+            return rc
     return await content_phase(r)
 
 
@@ -172,11 +171,14 @@ def find_config(r: Request) -> int:
 async def content_phase(r: Request) -> int:
     handler = r.content_handler
     if handler is not None:
-        return await _call(handler, r)
+        rc = handler(r)
+        return rc if type(rc) is int else await rc  # type: ignore[no-any-return]
     for fn in r.cycle.phases.get(Phase.CONTENT, ()):
-        rc = await _call(fn, r)
+        rc = fn(r)
+        if type(rc) is not int:
+            rc = await rc
         if rc != DECLINED:
-            return rc
+            return rc  # type: ignore[no-any-return]
     if r.uri.endswith("/"):
         path = map_uri_to_path(r)
         log_error(r, logging.ERROR, f'directory index of "{path}" is forbidden')

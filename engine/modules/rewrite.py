@@ -547,20 +547,22 @@ class _Engine:
     quote: bool = True  # captures in set/if values are escaped until a rewrite matched
 
 
-async def server_rewrite_handler(r: api.Request) -> int:
-    return await _run_script(r)
+# The phase handlers are synchronous and return a coroutine only when there is a script to
+# run: most locations have none, and the engine awaits only what is not an int.
+
+def server_rewrite_handler(r: api.Request) -> Any:
+    conf: RewriteLocConf = MODULE.loc(r)
+    return _run_script(r, conf) if conf.ops else api.DECLINED
 
 
-async def rewrite_handler(r: api.Request) -> int:
+def rewrite_handler(r: api.Request) -> Any:
     if r.loc.kind is api.LocKind.SERVER:
         return api.DECLINED  # the server's script already ran in the server-rewrite phase
-    return await _run_script(r)
-
-
-async def _run_script(r: api.Request) -> int:
     conf: RewriteLocConf = MODULE.loc(r)
-    if not conf.ops:
-        return api.DECLINED
+    return _run_script(r, conf) if conf.ops else api.DECLINED
+
+
+async def _run_script(r: api.Request, conf: "RewriteLocConf") -> int:
     rc = await _run(r, conf.ops, _Engine(log=bool(conf.log)))
     return api.DECLINED if rc is None else rc
 
