@@ -189,14 +189,15 @@ def parse_size(value: str, allow_g: bool = False) -> int | None:
     return int(m.group(1)) * _SIZE_MULT[m.group(2)]
 
 
-def parse_time(value: str) -> int | None:
+def parse_time(value: str, is_sec: bool = False) -> int | None:
     """A time in milliseconds (``30``, ``1h30m``, ``500ms``). A bare number means seconds.
 
-    Units must appear in decreasing order, each at most once (nginx's ngx_parse_time).
+    Units must appear in decreasing order, each at most once (nginx's ngx_parse_time); no
+    leading space; at most 2**31 - 1 in the slot's unit (milliseconds, or seconds when
+    ``is_sec``), as nginx caps at NGX_MAX_INT32_VALUE.
     """
     pos, total, last = 0, 0, -1
-    value = value.strip()
-    if not value:
+    if not value or value[0].isspace():
         return None
     while pos < len(value):
         m = _TIME_RE.match(value, pos)
@@ -211,7 +212,12 @@ def parse_time(value: str) -> int | None:
         pos = m.end()
         if not m.group(2) and pos < len(value):
             return None
+    if total > _MAX_INT32 * (1000 if is_sec else 1):
+        return None
     return total
+
+
+_MAX_INT32 = 2147483647
 
 
 # --- setters ----------------------------------------------------------------------------------
@@ -243,7 +249,7 @@ def set_num(attr: str) -> Setter:
     def setter(cf: "ConfContext", cmd: Directive, conf: Any) -> None:
         _check_unset(cf, conf, attr)
         if not cf.args[1].isdigit():
-            raise cf.error(f'invalid number "{cf.args[1]}"')
+            raise cf.error(f'"{cf.args[0]}" directive invalid number')
         setattr(conf, attr, int(cf.args[1]))
     return setter
 
@@ -273,7 +279,7 @@ def set_sec(attr: str) -> Setter:
     """A time stored in whole seconds (``ms`` is rejected, as by ngx_conf_set_sec_slot)."""
     def setter(cf: "ConfContext", cmd: Directive, conf: Any) -> None:
         _check_unset(cf, conf, attr)
-        v = parse_time(cf.args[1])
+        v = parse_time(cf.args[1], is_sec=True)
         if v is None or v % 1000:
             raise cf.error(f'"{cf.args[0]}" directive invalid value')
         setattr(conf, attr, v // 1000)

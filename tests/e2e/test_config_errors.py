@@ -123,9 +123,7 @@ CASES: list[Case] = [
     Case("bad-enum", H % " lingering_close sometimes;",
          'invalid value "sometimes" in {P}/conf/nginx.conf:5'),
     Case("bad-number", H % " keepalive_requests abc;",
-         '"keepalive_requests" directive invalid number in {P}/conf/nginx.conf:5',
-         trinx_bug="engine/module.py set_num says 'invalid number \"abc\"'; nginx's "
-                   "ngx_conf_set_num_slot returns \"invalid number\" after the name"),
+         '"keepalive_requests" directive invalid number in {P}/conf/nginx.conf:5'),
     # --- duplicates ---
     Case("duplicate-root", H % " root /a; root /b;",
          '"root" directive is duplicate in {P}/conf/nginx.conf:5'),
