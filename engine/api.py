@@ -7,6 +7,8 @@ surface a filter, handler or balancer may rely on (``tests/engine/test_api.py`` 
 from __future__ import annotations
 
 from engine.conf import ConfigError as ConfigError
+from engine.conf import Statement as Statement
+from engine.conf import Token as Token
 from engine.cycle import ConfContext as ConfContext
 from engine.cycle import Phase as Phase
 from engine.http import absolute_location as absolute_location
@@ -69,7 +71,7 @@ from engine.util import http_date as http_date
 from engine.variables import ComplexValue as ComplexValue
 
 __all__ = [
-    "ConfigError", "ConfContext", "Phase", "absolute_location", "core_loc_conf",
+    "ConfigError", "Statement", "Token", "ConfContext", "Phase", "absolute_location", "core_loc_conf",
     "discard_request_body", "filter_finalize", "internal_redirect", "log_error", "map_uri_to_path",
     "named_location", "output", "send_header", "send_response", "set_content_handler",
     "set_content_type", "set_etag",

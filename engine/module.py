@@ -193,8 +193,8 @@ def parse_time(value: str, is_sec: bool = False) -> int | None:
     """A time in milliseconds (``30``, ``1h30m``, ``500ms``). A bare number means seconds.
 
     Units must appear in decreasing order, each at most once (nginx's ngx_parse_time); no
-    leading space; at most 2**31 - 1 in the slot's unit (milliseconds, or seconds when
-    ``is_sec``), as nginx caps at NGX_MAX_INT32_VALUE.
+    leading space; years and months only for slots in seconds (``is_sec``: nginx starts
+    a millisecond slot's scan past them).
     """
     pos, total, last = 0, 0, -1
     if not value or value[0].isspace():
@@ -204,6 +204,8 @@ def parse_time(value: str, is_sec: bool = False) -> int | None:
         if not m:
             return None
         unit = m.group(2) or "s"
+        if not is_sec and unit in "yM":
+            return None
         rank = _TIME_ORDER.index(unit)
         if rank <= last:
             return None
@@ -212,12 +214,7 @@ def parse_time(value: str, is_sec: bool = False) -> int | None:
         pos = m.end()
         if not m.group(2) and pos < len(value):
             return None
-    if total > _MAX_INT32 * (1000 if is_sec else 1):
-        return None
     return total
-
-
-_MAX_INT32 = 2147483647
 
 
 # --- setters ----------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def parse_expires(value: str, modified: bool) -> tuple[Expires | None, str | Non
         value = value[1:]
     elif value.startswith("-"):
         minus, value = True, value[1:]
-    ms = api.parse_time(value)
+    ms = api.parse_time(value, is_sec=True)
     if ms is None or ms % 1000 or "ms" in value:
         return None, "invalid value"
     seconds = ms // 1000

@@ -1,0 +1,359 @@
+"""``charset`` (``ngx_http_charset_filter_module``): the charset parameter and byte recoding.
+
+Directives: ``charset name|off`` (http, server, location, if), ``source_charset name``,
+``override_charset on|off``, ``charset_types mime...`` and ``charset_map src dst {...}``
+(http; the maps Debian ships in /etc/nginx/koi-utf, koi-win, win-utf load as they are).
+
+Header filter, as nginx's: for a main request whose Content-Type matches ``charset_types``
+and carries no charset yet (unless ``override_charset on``), the destination charset is
+``charset``; the source is the response's own charset or ``source_charset``.  No source or
+the same one: only ``; charset=dst`` is added.  Different ones with a ``charset_map``
+between them: the body is recoded; a single-byte to single-byte map keeps the length (so
+ranges, which slice before recoding, stay correct), a map to or from UTF-8 clears
+Content-Length.  No map: an error is logged and the response goes out unchanged.
+Subrequests are recoded into their main request's destination charset.
+
+Body filter: single-byte maps are a ``bytes.translate`` table; to UTF-8 each byte maps to
+its UTF-8 sequence; from UTF-8, a character split between buffers is kept for the next
+buffers, characters without a byte become ``&#N;`` and invalid sequences ``?`` exactly as
+nginx's ``ngx_utf8_decode`` reads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from engine import api
+
+__all__ = ["MODULE"]
+
+_DEFAULT_TYPES = ("text/html", "text/xml", "text/plain", "text/vnd.wap.wml",
+                  "application/javascript", "application/rss+xml")
+_CHUNK = 1 << 16
+
+
+@dataclass
+class CharsetLocConf:
+    charset: str | None | api.Unset = api.UNSET  # None: off
+    source_charset: str | None | api.Unset = api.UNSET
+    override_charset: bool | api.Unset = api.UNSET
+    types: frozenset[str] | api.Unset = api.UNSET
+
+    def merge(self, parent: "CharsetLocConf") -> None:
+        self.charset = api.inherit(self.charset, parent.charset, None)
+        self.source_charset = api.inherit(self.source_charset, parent.source_charset, None)
+        self.override_charset = api.inherit(self.override_charset, parent.override_charset,
+                                            False)
+        self.types = api.inherit(self.types, parent.types, frozenset(_DEFAULT_TYPES))
+
+
+@dataclass
+class CharsetMap:
+    """One ``charset_map``: byte -> byte (single-byte pair) or byte -> UTF-8 sequence."""
+
+    src: str
+    dst: str
+    to_utf8: bool
+    pairs: dict[int, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class CharsetMainConf:
+    maps: dict[tuple[str, str], CharsetMap] = field(default_factory=dict)
+    next_header: Callable[[api.Request], int] | None = None
+    next_body: Callable[[api.Request, list[api.Buf]], Awaitable[None]] | None = None
+
+    def merge(self, parent: Any) -> None:
+        pass
+
+    def recoder(self, src: str, dst: str) -> "Recoder | None":
+        """The recoding from ``src`` to ``dst`` (either direction of a map), or None."""
+        m = self.maps.get((src, dst))
+        if m is not None:
+            return Recoder(m, forward=True)
+        m = self.maps.get((dst, src))
+        if m is not None:
+            return Recoder(m, forward=False)
+        return None
+
+
+class Recoder:
+    """A compiled recoding; ``changes_length`` when UTF-8 is on either side."""
+
+    __slots__ = ("table", "utf8_out", "utf8_in", "changes_length")
+
+    def __init__(self, m: CharsetMap, forward: bool) -> None:
+        self.table: bytes | None = None
+        self.utf8_out: list[bytes] | None = None
+        self.utf8_in: dict[int, bytes] | None = None
+        if not m.to_utf8:
+            # nginx: bytes below 0x80 pass, unmapped ones above become "?"
+            table = bytearray(i if i < 0x80 else 0x3F for i in range(256))
+            for a, b in m.pairs.items():
+                if forward:
+                    table[a] = b[0]
+                else:
+                    table[b[0]] = a
+            self.table = bytes(table)
+        elif forward:
+            out = [bytes([i]) if i < 0x80 else b"?" for i in range(256)]
+            for a, b in m.pairs.items():
+                out[a] = b
+            self.utf8_out = out
+        else:
+            self.utf8_in = {_decode_one(b): bytes([a]) for a, b in m.pairs.items()}
+        self.changes_length = m.to_utf8
+
+
+class CharsetCtx:
+    __slots__ = ("recoder", "pending", "dst")
+
+    def __init__(self, recoder: Recoder | None, dst: str) -> None:
+        self.recoder = recoder
+        self.dst = dst
+        self.pending = b""  # an incomplete UTF-8 sequence at the end of the last buffer
+
+
+# --- header filter ----------------------------------------------------------------------------
+
+def charset_header_filter(r: api.Request) -> int:
+    mcf: CharsetMainConf = r.main_conf[MODULE]
+    nxt = mcf.next_header
+    assert nxt is not None
+    conf: CharsetLocConf = MODULE.loc(r)
+    ho = r.headers_out
+    if r is not r.main:
+        main_ctx: CharsetCtx | None = r.main.ctx.get(MODULE)
+        src = _name(ho.charset) or conf.source_charset
+        if main_ctx is None or not src or src == main_ctx.dst:
+            return nxt(r)
+        recoder = mcf.recoder(src, main_ctx.dst)  # type: ignore[arg-type]
+        if recoder is not None:
+            r.ctx[MODULE] = CharsetCtx(recoder, main_ctx.dst)
+        return nxt(r)
+    dst = conf.charset
+    types: frozenset[str] = conf.types  # type: ignore[assignment]
+    if not dst or not ho.content_type or (
+            "*" not in types and _mime(ho.content_type) not in types):
+        return nxt(r)
+    if ho.charset and not conf.override_charset:
+        return nxt(r)
+    dst = _name(dst)
+    src = _name(ho.charset) if ho.charset else conf.source_charset
+    if not src or src == dst:
+        ho.charset = dst
+        r.ctx[MODULE] = CharsetCtx(None, dst)
+        return nxt(r)
+    recoder = mcf.recoder(src, dst)  # type: ignore[arg-type]
+    if recoder is None:
+        api.log_error(r, logging.ERROR, f'no "charset_map" between the charsets "{src}" and "{dst}"')
+        return nxt(r)
+    ho.charset = dst
+    r.ctx[MODULE] = CharsetCtx(recoder, dst)
+    if recoder.changes_length:
+        ho.clear_length_and_ranges()
+    return nxt(r)
+
+
+def _name(charset: str | None) -> str | None:
+    return charset.lower() if charset else charset
+
+
+def _mime(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+# --- body filter ------------------------------------------------------------------------------
+
+async def charset_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
+    mcf: CharsetMainConf = r.main_conf[MODULE]
+    nxt = mcf.next_body
+    assert nxt is not None
+    ctx: CharsetCtx | None = r.ctx.get(MODULE)
+    if ctx is None or ctx.recoder is None:
+        await nxt(r, chain)
+        return
+    out: list[api.Buf] = []
+    for b in chain:
+        if len(b):
+            for data in _pieces(b):
+                out.append(api.Buf(_recode(ctx, data)))
+        if b.last:
+            ctx.pending = b""  # nginx drops a sequence cut by the end of the body
+        if b.last or b.flush:
+            out.append(api.Buf(flush=b.flush, last=b.last, last_in_chain=b.last_in_chain))
+    await nxt(r, out)
+
+
+def _pieces(b: api.Buf) -> list[bytes]:
+    if b.file is None:
+        return [bytes(b.data)]  # type: ignore[arg-type]
+    return [b.file.read(pos, min(_CHUNK, b.file_last - pos))
+            for pos in range(b.file_pos, b.file_last, _CHUNK)]
+
+
+def _recode(ctx: CharsetCtx, data: bytes) -> bytes:
+    rec = ctx.recoder
+    assert rec is not None
+    if rec.table is not None:
+        return data.translate(rec.table)
+    if rec.utf8_out is not None:
+        out = rec.utf8_out
+        return b"".join([out[c] for c in data])
+    data = ctx.pending + data
+    out, ctx.pending = _from_utf8(rec, data)
+    return out
+
+
+_ASCII = re.compile(rb"[\x00-\x7f]+")
+
+
+def _from_utf8(rec: Recoder, data: bytes) -> tuple[bytes, bytes]:
+    """Recode UTF-8 bytes as nginx does (ngx_utf8_decode): ASCII passes, an invalid
+    sequence (including the byte that broke it) becomes "?", a character without a byte
+    ``&#N;``.  Returns the output and an incomplete sequence left at the end."""
+    table = rec.utf8_in
+    assert table is not None
+    out: list[bytes] = []
+    pos, n = 0, len(data)
+    while pos < n:
+        m = _ASCII.match(data, pos)
+        if m:
+            out.append(m.group())
+            pos = m.end()
+            continue
+        u = data[pos]
+        if u >= 0xF0:
+            u, valid, length = u & 0x07, 0xFFFF, 3
+        elif u >= 0xE0:
+            u, valid, length = u & 0x0F, 0x7FF, 2
+        elif u >= 0xC2:
+            u, valid, length = u & 0x1F, 0x7F, 1
+        else:
+            out.append(b"?")
+            pos += 1
+            continue
+        if n - pos - 1 < length:
+            return b"".join(out), data[pos:]
+        pos += 1
+        ok = True
+        while length:
+            i = data[pos]
+            pos += 1
+            if i < 0x80:
+                ok = False
+                break
+            u = (u << 6) | (i & 0x3F)
+            length -= 1
+        if not ok or u <= valid or u > 0x10FFFF:
+            out.append(b"?")
+            continue
+        out.append(table.get(u) or b"&#%d;" % u)
+    return b"".join(out), b""
+
+
+def _decode_one(seq: bytes) -> int:
+    text = seq.decode("utf-8", "replace")
+    return ord(text[0]) if text else 0xFFFD
+
+
+# --- directives -------------------------------------------------------------------------------
+
+def _charset_value(cf: api.ConfContext, cmd: api.Directive, conf: CharsetLocConf) -> None:
+    attr = "charset" if cmd.name == "charset" else "source_charset"
+    if getattr(conf, attr) is not api.UNSET:
+        raise cf.error(f'"{cmd.name}" directive is duplicate')
+    value = cf.args[1]
+    if value == "off" and cmd.name == "charset":
+        setattr(conf, attr, None)
+        return
+    setattr(conf, attr, value.lower())
+
+
+def _charset_types(cf: api.ConfContext, cmd: api.Directive, conf: CharsetLocConf) -> None:
+    if conf.types is not api.UNSET:
+        raise cf.error('"charset_types" directive is duplicate')
+    conf.types = frozenset(["*"]) if "*" in cf.args[1:] else frozenset(
+        a.lower() for a in cf.args[1:]) | {"text/html"}
+
+
+def _charset_map(cf: api.ConfContext, cmd: api.Directive, conf: Any) -> None:
+    mcf: CharsetMainConf = cf.cycle.main_conf[MODULE]
+    src, dst = cf.args[1].lower(), cf.args[2].lower()
+    if src == dst:
+        raise cf.error(f'"charset_map" between the same charsets "{cf.args[1]}" and '
+                       f'"{cf.args[2]}"')
+    if (src, dst) in mcf.maps or (dst, src) in mcf.maps:
+        raise cf.error(f'duplicate "charset_map" between "{cf.args[1]}" and "{cf.args[2]}"')
+    cmap = CharsetMap(src, dst, to_utf8=dst == "utf-8")
+    mcf.maps[(src, dst)] = cmap
+
+    def entry(cf: api.ConfContext, st: api.Statement) -> None:
+        if st.kind is not api.Token.DIRECTIVE or len(st.words) != 2:
+            raise cf.error("invalid parameters number")
+        a, b = st.words
+        try:
+            code = int(a, 16)
+            value = bytes.fromhex(b)
+        except ValueError:
+            raise cf.error(f'invalid value "{a if not _hex(a) else b}"') from None
+        if len(a) != 2 or code > 255 or not value or (not cmap.to_utf8 and len(value) != 1):
+            raise cf.error(f'invalid value "{b}"')
+        cmap.pairs[code] = value
+
+    cf.parse_block(api.Ctx.HTTP, handler=entry)
+
+
+def _hex(s: str) -> bool:
+    try:
+        int(s, 16)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_maps(cf: api.ConfContext, mcf: CharsetMainConf) -> None:
+    """nginx refuses, at start-up, a location whose charsets have no map between them."""
+    stack = [srv.root for srv in cf.cycle.servers]
+    while stack:
+        loc = stack.pop()
+        stack.extend(loc.exact.values())
+        stack.extend(loc.prefixes)
+        stack.extend(loc.regexes)
+        stack.extend(loc.named.values())
+        stack.extend(loc.ifs)
+        conf: CharsetLocConf = loc.loc_conf[MODULE]
+        src, dst = conf.source_charset, conf.charset
+        if src and dst and src != dst and mcf.recoder(src, dst) is None:  # type: ignore
+            raise api.ConfigError(f'no "charset_map" between the charsets "{src}" and "{dst}"')
+
+
+def _postconfiguration(cf: api.ConfContext) -> None:
+    mcf: CharsetMainConf = cf.cycle.main_conf[MODULE]
+    _check_maps(cf, mcf)
+    mcf.next_header = cf.cycle.top_header_filter
+    cf.cycle.top_header_filter = charset_header_filter
+    mcf.next_body = cf.cycle.top_body_filter
+    cf.cycle.top_body_filter = charset_body_filter
+
+
+_HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC
+
+MODULE = api.Module(
+    name="http_charset_filter",
+    directives=[
+        api.Directive("charset", _HSL | api.Ctx.LIF, api.Args.TAKE1, _charset_value),
+        api.Directive("source_charset", _HSL | api.Ctx.LIF, api.Args.TAKE1, _charset_value),
+        api.Directive("override_charset", _HSL | api.Ctx.LIF, api.Args.FLAG,
+                      api.set_flag("override_charset")),
+        api.Directive("charset_types", _HSL, api.Args.ONE_MORE, _charset_types),
+        api.Directive("charset_map", api.Ctx.HTTP, api.Args.TAKE2, _charset_map,
+                      api.ConfLevel.MAIN, block=True),
+    ],
+    main_conf=CharsetMainConf,
+    loc_conf=CharsetLocConf,
+    postconfiguration=_postconfiguration,
+)
