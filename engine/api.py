@@ -26,6 +26,7 @@ from engine.http import set_content_handler as set_content_handler
 from engine.http import set_content_type as set_content_type
 from engine.http import set_etag as set_etag
 from engine.http import set_location as set_location
+from engine.http import variable as variable
 from engine.http_core import CoreLocConf as CoreLocConf
 from engine.locations import Location as Location
 from engine.locations import LocKind as LocKind
@@ -81,5 +82,5 @@ __all__ = [
     "set_flag", "set_msec", "set_num", "set_sec", "set_size", "set_str", "set_str_list",
     "DECLINED", "DONE", "ERROR", "OK", "Buf", "FileRef", "HeadersOut", "Request", "escape_uri",
     "http_date", "ComplexValue", "SR_BACKGROUND", "SR_INPLACE", "SR_MEMORY", "OutputSlot",
-    "SubrequestError", "reserve_output", "subrequest", "wait_subrequest", "wait_subrequests",
+    "SubrequestError", "variable", "reserve_output", "subrequest", "wait_subrequest", "wait_subrequests",
 ]

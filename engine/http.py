@@ -36,7 +36,7 @@ from engine.special import CLOSE_ON_ERROR, SERVER_TOKEN, error_page_body, status
 from engine.util import http_date
 
 __all__ = ["run_request", "finalize_bad_request", "run_phases", "internal_redirect", "named_location", "finalize",
-           "send_header", "output", "send_response", "set_content_handler", "filter_finalize", "header_filter", "map_uri_to_path",
+           "send_header", "output", "send_response", "set_content_handler", "filter_finalize", "variable", "header_filter", "map_uri_to_path",
            "absolute_location", "log_error", "set_location", "core_loc_conf",
            "set_content_type", "set_etag", "discard_request_body", "HEADER_FILTER",
            "WRITE_FILTER"]
@@ -591,6 +591,13 @@ def filter_finalize(r: Request, status: int) -> int:
 
 def _no_keepalive(r: Request) -> None:
     r.keepalive = False
+
+
+def variable(r: Request, name: str) -> str | None:
+    """The value of variable ``$name`` for ``r`` looked up at run time (SSI's ``echo``), or
+    None if there is no such variable or it is unset."""
+    getter = r.cycle.variables.lookup(name)
+    return getter(r) if getter is not None else None
 
 
 def set_content_handler(cf: ConfContext, handler: Callable[[Request], Any]) -> None:

@@ -188,15 +188,20 @@ def _counter(limit_attr: str | None, limit: int, message: str) -> Action:
     return Action(name=f"count_{limit_attr or limit}", fn=fn, span=span)
 
 
-def _error(message: str, jump_dash: bool = False) -> Action:
-    """An error action: ``message`` may use {ch}, {key}, {cmd} and {value}."""
+def _error(message: str, jump_dash: bool = False, dash_ends: bool = False) -> Action:
+    """An error action: ``message`` may use {ch}, {key}, {cmd} and {value}.
+
+    ``dash_ends``: when the offending byte is ``-``, it counts as the first byte of the
+    closing ``-->`` (nginx goes to ``ssi_error_end0_state`` there: checked on nginx 1.22,
+    ``<!--#echo var= -->end`` gives the error text, then ``end``).
+    """
     def fn(lx: SSILexer, c: int, o: int) -> int:
         key = lx._key
         if jump_dash:  # the name being read is the key, dash included
             key = lx._token(o) + b"-"
         value = lx._params[-1][1] if lx._params else b""
         msg = message.format(ch=chr(c), key=_q(key), cmd=_q(lx._cmd), value=_q(value))
-        return lx._fail(msg, dash=jump_dash)
+        return lx._fail(msg, dash=jump_dash or (dash_ends and c == 0x2D))
     return Action(name="error", fn=fn)
 
 
@@ -228,10 +233,11 @@ def _grammar() -> Machine:
         .err(_error('invalid "{key}" parameter in "{cmd}" SSI command', True), "final") \
         .named("param")
     pre_eq = opt(plus(sp).err(_error(
-        'unexpected "{ch}" symbol after "{key}" parameter in "{cmd}" SSI command'), "final"))
+        'unexpected "{ch}" symbol after "{key}" parameter in "{cmd}" SSI command',
+        dash_ends=True), "final"))
     eq = cat(lit("="), star(sp)).err(_error(
-        'unexpected "{ch}" symbol before value of "{key}" parameter in "{cmd}" SSI command'),
-        "final")
+        'unexpected "{ch}" symbol before value of "{key}" parameter in "{cmd}" SSI command',
+        dash_ends=True), "final")
     count_value = _counter("value_len", 0, 'too long "{tok}..." value of "{key}" parameter '
                            'in "{cmd}" SSI command')
     after_value = _error('unexpected "{ch}" symbol after "{value}" value of "{key}" '
