@@ -47,7 +47,7 @@ def _capture_getter(n: int) -> Getter:
     def get(r: Any) -> str | None:
         m = r.captures
         if m is None or n > m.re.groups:
-            return ""
+            return None  # not found, as nginx (SSI's echo prints "(none)")
         return m.group(n) or ""
     return get
 
@@ -125,7 +125,7 @@ class Variables:
 
     def lookup(self, name: str) -> Getter | None:
         name = name.lower()
-        if name.isdigit():
+        if len(name) == 1 and name.isdigit():  # $0..$9 only: "$10" is no capture
             return _capture_getter(int(name))
         g = self.getters.get(name)
         if g is not None:

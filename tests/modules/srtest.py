@@ -8,7 +8,8 @@ its own buffer.  ``srtest_sleep;`` answers ``$arg_t`` (default ``x``) after ``$a
 milliseconds, in ``$arg_n`` pieces spaced by that delay (default 1), appending a byte to the
 file ``$arg_f`` per piece if given.  ``srtest_gen;`` produces ``$arg_n`` pieces of
 ``$arg_kb`` KiB as fast as it may and ends with the most output the main request held
-meanwhile (``<held:N>``).
+meanwhile (``<held:N>``).  ``srtest_split;`` serves root + URI as text/html in pieces cut at
+the offsets listed in ``$arg_cuts`` (for split-invariance tests of body filters).
 """
 
 from __future__ import annotations
@@ -83,6 +84,29 @@ async def gen_handler(r: api.Request) -> int:
     return api.OK
 
 
+async def split_handler(r: api.Request) -> int:
+    """The file root + URI as text/html, in pieces cut at the offsets in ``$arg_cuts``."""
+    path = api.map_uri_to_path(r)
+    try:
+        with open(path or "", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 404
+    cuts = sorted({min(int(c), len(data)) for c in _arg(r, "cuts").split(",") if c})
+    r.headers_out.status = 200
+    r.headers_out.content_type = "text/html"
+    r.headers_out.content_length = len(data)
+    rc = api.send_header(r)
+    if rc != api.OK:
+        return rc
+    bounds = [0, *cuts, len(data)]
+    for a, b in zip(bounds, bounds[1:]):
+        if b > a:
+            await api.output(r, [api.Buf(data[a:b], flush=True)])
+    await api.output(r, [api.Buf(last=True)])
+    return api.OK
+
+
 def _arg(r: api.Request, name: str) -> str:
     for pair in r.args.split("&"):
         k, _, v = pair.partition("=")
@@ -106,5 +130,7 @@ MODULE = api.Module(
                       _set_handler(sleep_handler), api.ConfLevel.LOC),
         api.Directive("srtest_gen", api.Ctx.LOC, api.Args.NOARGS, _set_handler(gen_handler),
                       api.ConfLevel.LOC),
+        api.Directive("srtest_split", api.Ctx.LOC, api.Args.NOARGS,
+                      _set_handler(split_handler), api.ConfLevel.LOC),
     ],
 )
