@@ -21,9 +21,9 @@ place in the document is right after it.
 
 Per-document state (errmsg, timefmt, echo encoding, if/block state) lives in the request's
 ctx; the SSI variables, blocks and regex captures are shared by the whole request tree and
-live in the main request's ctx.  Differences from nginx, on purpose or not yet done:
-a ``stub`` block's text is inserted as is (nginx runs it through the subrequest's own
-filters, so SSI tags inside it would be executed when that location has SSI on).
+live in the main request's ctx.  ``include ... stub=`` runs an in-memory subrequest
+(so ``subrequest_output_buffer_size`` bounds the included body) into a reserved place;
+the stub's commands run in the subrequest's context when SSI is on there, as in nginx.
 """
 
 from __future__ import annotations
@@ -287,18 +287,19 @@ def _lookup(r: api.Request, ctx: SSICtx) -> Callable[[str], str | None]:
 
 
 async def _echo(r: api.Request, ctx: SSICtx, p: dict[str, str], out: list[api.Buf]) -> None:
+    value = _lookup(r, ctx)(p["var"].lower())
+    if value is None:
+        default = p.get("default")
+        value = "(none)" if default is None else default
+    if not value:
+        return  # before looking at encoding=, as nginx: an empty echo changes nothing
     enc = p.get("encoding")
     if enc is not None:
         if enc in ("none", "url", "entity"):
             ctx.encoding = enc
         else:
             api.log_error(r, logging.ERROR, f'unknown encoding "{enc}" in the "echo" command')
-    value = _lookup(r, ctx)(p["var"].lower())
-    if value is None:
-        default = p.get("default")
-        value = "(none)" if default is None else default
-    if value:
-        out.append(api.Buf(encode(value, ctx.encoding).encode("latin-1", "replace")))
+    out.append(api.Buf(encode(value, ctx.encoding).encode("latin-1", "replace")))
 
 
 async def _set(r: api.Request, ctx: SSICtx, p: dict[str, str], out: list[api.Buf]) -> None:
@@ -422,7 +423,17 @@ async def _include_stub(r: api.Request, path: str, args: str, stub: bytes) -> No
 
     async def done(sr: api.Request, code: int) -> None:
         body = sr.out_body
-        await slot.send([api.Buf(body if 0 < code < 300 and body else stub)])
+        if 0 < code < 300 and body:
+            await slot.send([api.Buf(body)])
+        elif sr.ctx.get(MODULE) is not None:
+            # nginx sends the stub through the subrequest's own filters: where SSI is on
+            # there, the stub's commands run in the subrequest's context
+            ctx = SSICtx(MODULE.loc(sr), _shared(sr))
+            out: list[api.Buf] = []
+            await _process(sr, ctx, ctx.lexer.feed(stub) + ctx.lexer.finish(), out)
+            await slot.send(out)
+        else:
+            await slot.send([api.Buf(stub)])
         await slot.close()
 
     api.subrequest(r, path, args, mode=api.SR_MEMORY, on_done=done)
