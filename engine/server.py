@@ -121,6 +121,7 @@ class HttpConnection:
         self.pending: list[Any] = []
         self.aborted = False
         self.responded = False  # the current request's response head is queued
+        self.pending_size = 0  # body bytes queued in self.pending since the last flush
         self.send_timeout = 60.0
         self.sock = sock
         self.timer = trio.CancelScope()
@@ -479,7 +480,6 @@ class HttpConnection:
 
     async def write(self, r: Request, chain: list[Buf]) -> None:
         pending = self.pending
-        size = 0
         for b in chain:
             n = len(b)
             if n and not r.header_only:
@@ -503,7 +503,7 @@ class HttpConnection:
                         pending.append(b"\r\n")
                     else:
                         pending.append(data)
-                    size += n
+                    self.pending_size += n
                 r.body_bytes_sent += n
             if b.last:
                 if self.remaining > 0:
@@ -514,11 +514,13 @@ class HttpConnection:
                 r.done = True
                 await self.flush()
                 return
-            if b.flush or size >= FLUSH_AT:
+            if b.flush or self.pending_size >= FLUSH_AT:
+                # counted across calls: a filter passing many small chains must still wait
+                # for the client once FLUSH_AT bytes are queued (bounded memory)
                 await self.flush()
-                size = 0
 
     async def flush(self) -> None:
+        self.pending_size = 0
         if not self.pending:
             return
         data = b"".join(self.pending)
