@@ -50,6 +50,8 @@ from engine.module import set_sec as set_sec
 from engine.module import set_size as set_size
 from engine.module import set_str as set_str
 from engine.module import set_str_list as set_str_list
+from engine.module import set_types as set_types
+from engine.module import type_matches as type_matches
 from engine.request import DECLINED as DECLINED
 from engine.request import DONE as DONE
 from engine.request import ERROR as ERROR
@@ -80,6 +82,7 @@ __all__ = [
     "ConfLevel", "Ctx",
     "Directive", "Module", "Unset", "ignore", "inherit", "parse_size", "parse_time", "set_enum",
     "set_flag", "set_msec", "set_num", "set_sec", "set_size", "set_str", "set_str_list",
+    "set_types", "type_matches",
     "DECLINED", "DONE", "ERROR", "OK", "Buf", "FileRef", "HeadersOut", "Request", "escape_uri",
     "http_date", "ComplexValue", "SR_BACKGROUND", "SR_INPLACE", "SR_MEMORY", "OutputSlot",
     "SubrequestError", "variable", "reserve_output", "subrequest", "wait_subrequest", "wait_subrequests",

@@ -283,6 +283,26 @@ def set_sec(attr: str) -> Setter:
     return setter
 
 
+def set_types(attr: str) -> Setter:
+    """A MIME-type list (``ssi_types``, ``addition_types``...): ``text/html`` is always in
+    it and ``*`` means every type (nginx's ngx_http_types_slot)."""
+    def setter(cf: "ConfContext", cmd: Directive, conf: Any) -> None:
+        _check_unset(cf, conf, attr)
+        words = cf.args[1:]
+        setattr(conf, attr, frozenset(["*"]) if "*" in words else
+                frozenset(w.lower() for w in words) | {"text/html"})
+    return setter
+
+
+def type_matches(content_type: str | None, types: frozenset[str]) -> bool:
+    """Whether a response's Content-Type (parameters ignored) is in a ``set_types`` list."""
+    if "*" in types:
+        return True
+    if not content_type:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() in types
+
+
 def set_enum(attr: str, values: dict[str, Any]) -> Setter:
     def setter(cf: "ConfContext", cmd: Directive, conf: Any) -> None:
         _check_unset(cf, conf, attr)

@@ -135,9 +135,8 @@ def charset_header_filter(r: api.Request) -> int:
             r.ctx[MODULE] = CharsetCtx(recoder, main_ctx.dst)
         return nxt(r)
     dst = conf.charset
-    types: frozenset[str] = conf.types  # type: ignore[assignment]
-    if not dst or not ho.content_type or (
-            "*" not in types and _mime(ho.content_type) not in types):
+    if not dst or not ho.content_type or not api.type_matches(ho.content_type,
+                                                              conf.types):  # type: ignore
         return nxt(r)
     if ho.charset and not conf.override_charset:
         return nxt(r)
@@ -160,10 +159,6 @@ def charset_header_filter(r: api.Request) -> int:
 
 def _name(charset: str | None) -> str | None:
     return charset.lower() if charset else charset
-
-
-def _mime(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
 
 
 # --- body filter ------------------------------------------------------------------------------
@@ -273,13 +268,6 @@ def _charset_value(cf: api.ConfContext, cmd: api.Directive, conf: CharsetLocConf
     setattr(conf, attr, value.lower())
 
 
-def _charset_types(cf: api.ConfContext, cmd: api.Directive, conf: CharsetLocConf) -> None:
-    if conf.types is not api.UNSET:
-        raise cf.error('"charset_types" directive is duplicate')
-    conf.types = frozenset(["*"]) if "*" in cf.args[1:] else frozenset(
-        a.lower() for a in cf.args[1:]) | {"text/html"}
-
-
 def _charset_map(cf: api.ConfContext, cmd: api.Directive, conf: Any) -> None:
     mcf: CharsetMainConf = cf.cycle.main_conf[MODULE]
     src, dst = cf.args[1].lower(), cf.args[2].lower()
@@ -349,7 +337,7 @@ MODULE = api.Module(
         api.Directive("source_charset", _HSL | api.Ctx.LIF, api.Args.TAKE1, _charset_value),
         api.Directive("override_charset", _HSL | api.Ctx.LIF, api.Args.FLAG,
                       api.set_flag("override_charset")),
-        api.Directive("charset_types", _HSL, api.Args.ONE_MORE, _charset_types),
+        api.Directive("charset_types", _HSL, api.Args.ONE_MORE, api.set_types("types")),
         api.Directive("charset_map", api.Ctx.HTTP, api.Args.TAKE2, _charset_map,
                       api.ConfLevel.MAIN, block=True),
     ],

@@ -126,7 +126,8 @@ def ssi_header_filter(r: api.Request) -> int:
     mcf: SSIMainConf = r.main_conf[MODULE]
     conf: SSILocConf = MODULE.loc(r)
     ho = r.headers_out
-    if not conf.enable or ho.content_length == 0 or not _type_ok(ho.content_type, conf):
+    if (not conf.enable or ho.content_length == 0
+            or not api.type_matches(ho.content_type, conf.types)):  # type: ignore[arg-type]
         return mcf.next_header(r)  # type: ignore[misc]
     r.ctx[MODULE] = SSICtx(conf, _shared(r))
     if r is r.main:
@@ -139,15 +140,6 @@ def ssi_header_filter(r: api.Request) -> int:
             ho.last_modified = -1
             ho.etag = None
     return mcf.next_header(r)  # type: ignore[misc]
-
-
-def _type_ok(content_type: str | None, conf: SSILocConf) -> bool:
-    types: frozenset[str] = conf.types  # type: ignore[assignment]
-    if "*" in types:
-        return True
-    if not content_type:
-        return False
-    return content_type.split(";", 1)[0].strip().lower() in types
 
 
 # --- body filter ------------------------------------------------------------------------------
@@ -460,13 +452,6 @@ def _date(gmt: bool) -> Callable[[api.Request], str]:
     return get
 
 
-def _types(cf: api.ConfContext, cmd: api.Directive, conf: SSILocConf) -> None:
-    if conf.types is not api.UNSET:
-        raise cf.error(f'"{cmd.name}" directive is duplicate')
-    conf.types = frozenset(["*"]) if "*" in cf.args[1:] else frozenset(
-        a.lower() for a in cf.args[1:]) | {"text/html"}
-
-
 def _preconfiguration(cf: api.ConfContext) -> None:
     cf.add_variable("date_local", _date(gmt=False))
     cf.add_variable("date_gmt", _date(gmt=True))
@@ -487,7 +472,7 @@ MODULE = api.Module(
     directives=[
         api.Directive("ssi", _HSL | api.Ctx.LIF, api.Args.FLAG, api.set_flag("enable")),
         api.Directive("ssi_silent_errors", _HSL, api.Args.FLAG, api.set_flag("silent_errors")),
-        api.Directive("ssi_types", _HSL, api.Args.ONE_MORE, _types),
+        api.Directive("ssi_types", _HSL, api.Args.ONE_MORE, api.set_types("types")),
         api.Directive("ssi_value_length", _HSL, api.Args.TAKE1, api.set_size("value_length")),
         api.Directive("ssi_last_modified", _HSL, api.Args.FLAG, api.set_flag("last_modified")),
         api.Directive("ssi_min_file_chunk", _HSL, api.Args.TAKE1,
