@@ -554,6 +554,8 @@ def header_filter(r: Request) -> int:
             lines.append(b"Keep-Alive: timeout=%d\r\n" % clcf.keepalive_header)
     else:
         lines.append(b"Connection: close\r\n")
+    if r.gzip_vary:
+        lines.append(b"Vary: Accept-Encoding\r\n")
     if location is not None:
         lines.append(b"Location: " + location.encode("latin-1") + b"\r\n")
     if ho.etag:
