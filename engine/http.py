@@ -324,8 +324,10 @@ async def run_request(r: Request) -> None:
         rc = await run_phases(r)
         await finalize(r, rc)
         pp = r.postpone
-        if pp is not None:
-            # the response is complete only when every subrequest (mirror ones too) is
+        if pp is not None and not pp.idle.is_set():
+            # the response is complete only when every subrequest (mirror ones too) is;
+            # what is ready goes to the client before the wait
+            await r.conn.flush_idle()
             await pp.idle.wait()
     finally:
         r.run_cleanup()

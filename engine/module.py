@@ -121,7 +121,7 @@ class ConfClass(Protocol):
     def merge(self, parent: Any) -> None: ...
 
 
-@dataclass
+@dataclass(eq=False)  # identity equality and hashing, at C speed: confs are keyed by module
 class Module:
     """A trinx module: what ``load_module`` and the built-ins hand to the engine.
 
@@ -164,11 +164,6 @@ class Module:
     def set_ctx(self, r: Any, value: Any) -> None:
         r.ctx[self] = value
 
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
 
 
 # --- value parsers (reference/core.md §4) -----------------------------------------------------

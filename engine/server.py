@@ -122,6 +122,7 @@ class HttpConnection:
         self.aborted = False
         self.responded = False  # the current request's response head is queued
         self.pending_size = 0  # body bytes queued in self.pending since the last flush
+        self.flushing = False  # a flush is waiting for the socket
         self.send_timeout = 60.0
         self.sock = sock
         self.timer = trio.CancelScope()
@@ -519,6 +520,12 @@ class HttpConnection:
                 # for the client once FLUSH_AT bytes are queued (bounded memory)
                 await self.flush()
 
+    async def flush_idle(self) -> None:
+        """Send what is queued, unless a send is already under way (then that one's writer
+        will send the rest): for a request about to wait on its subrequests."""
+        if not self.flushing:
+            await self.flush()
+
     async def flush(self) -> None:
         self.pending_size = 0
         if not self.pending:
@@ -538,6 +545,7 @@ class HttpConnection:
         timer = self.timer
         self.timed_out = "client timed out while sending response"
         self.yielded = True
+        self.flushing = True
         try:
             while sent < len(view):
                 timer.deadline = trio.current_time() + self.send_timeout
@@ -549,6 +557,7 @@ class HttpConnection:
                 except OSError:
                     raise ClientGone("connection reset while sending") from None
         finally:
+            self.flushing = False
             timer.deadline = math.inf
 
     async def _sendfile(self, b: Buf) -> None:
@@ -558,6 +567,7 @@ class HttpConnection:
         assert b.file is not None
         timer = self.timer
         self.timed_out = "client timed out while sending response"
+        self.flushing = True
         try:
             while left > 0:
                 timer.deadline = trio.current_time() + self.send_timeout
@@ -576,6 +586,7 @@ class HttpConnection:
                 left -= sent
                 await trio.lowlevel.checkpoint()
         finally:
+            self.flushing = False
             timer.deadline = math.inf
 
     def abort_response(self, r: Request) -> None:

@@ -285,14 +285,18 @@ def subrequest(r: Request, uri: str, args: str = "", *, mode: Mode = Mode.INPLAC
 async def wait_subrequest(sr: Request) -> int:
     """Wait until ``sr`` has finished; its final code (HTTP status, or ERROR)."""
     state: SubrequestState = sr.sr
-    await state.finished.wait()
+    if not state.finished.is_set():
+        # what is ready goes to the client before the wait, not after it
+        await sr.conn.flush_idle()
+        await state.finished.wait()
     return state.rc
 
 
 async def wait_subrequests(r: Request) -> None:
     """Wait until every subrequest of main request ``r`` has finished."""
     pp: Postpone | None = r.postpone
-    if pp is not None:
+    if pp is not None and not pp.idle.is_set():
+        await r.conn.flush_idle()
         await pp.idle.wait()
 
 
@@ -306,7 +310,7 @@ async def _run_subrequest(sr: Request, pp: Postpone, scope: trio.CancelScope,
             # to its first wait (trio shuffles runnable tasks): as in nginx, a fragment that
             # does not block (a file) has its side effects (SSI set) before the next starts.
             try:
-                if prev is not None:
+                if prev is not None and not prev.is_set():
                     await prev.wait()
             finally:
                 started.set()

@@ -384,10 +384,11 @@ async def _include(r: api.Request, ctx: SSICtx, p: dict[str, str], out: list[api
         path = percent_decode(path)
     if unsafe_uri(uri) or unsafe_uri(path):
         raise SSIError(f'unsafe URI "{uri}" was detected')
-    # everything before the include goes first, and reaches the client now
-    out.append(api.Buf(flush=True))
-    await r.main_conf[MODULE].next_body(r, list(out))
-    out.clear()
+    # everything before the include goes first (the engine flushes it to the client as
+    # soon as the request has to wait for the include)
+    if out:
+        await r.main_conf[MODULE].next_body(r, list(out))
+        out.clear()
     try:
         if set_var is not None:
             await _include_set(r, ctx, set_var.lower(), path, args)
