@@ -1,22 +1,39 @@
 """``charset`` (``ngx_http_charset_filter_module``): the charset parameter and byte recoding.
 
-Directives: ``charset name|off`` (http, server, location, if), ``source_charset name``,
-``override_charset on|off``, ``charset_types mime...`` and ``charset_map src dst {...}``
-(http; the maps Debian ships in /etc/nginx/koi-utf, koi-win, win-utf load as they are).
+Directives: ``charset name|$var|off`` (http, server, location, if), ``source_charset
+name|$var``, ``override_charset on|off``, ``charset_types mime...`` and ``charset_map src dst
+{...}`` (http; the maps Debian ships in /etc/nginx/koi-utf, koi-win, win-utf load as they are).
 
-Header filter, as nginx's: for a main request whose Content-Type matches ``charset_types``
-and carries no charset yet (unless ``override_charset on``), the destination charset is
-``charset``; the source is the response's own charset or ``source_charset``.  No source or
-the same one: only ``; charset=dst`` is added.  Different ones with a ``charset_map``
-between them: the body is recoded; a single-byte to single-byte map keeps the length (so
-ranges, which slice before recoding, stay correct), a map to or from UTF-8 clears
-Content-Length.  No map: an error is logged and the response goes out unchanged.
-Subrequests are recoded into their main request's destination charset.
+Charsets are known by name, case-insensitively; a name is written out as it was spelt the
+first time the configuration mentioned it (``charset``, ``source_charset`` or
+``charset_map``, in file order), as nginx's ``ngx_http_add_charset`` keeps the first
+spelling.  A ``$var`` value is looked up per request: an unknown name is a charset without
+maps ("no charset" in nginx) and is written out as the variable gave it; a variable that is
+not found fails the request (nginx returns NGX_ERROR from the header filter: the connection
+is closed).
+
+Header filter, as nginx's ``ngx_http_charset_header_filter``:
+
+* destination: for the main request, ``charset`` if the response has a Content-Type and
+  either no charset yet and a type in ``charset_types``, or a charset and
+  ``override_charset on``; for a subrequest, its main request's charset (no type check);
+* source: the response's own charset, else ``source_charset`` (off by default);
+* no source: only ``; charset=dst`` is set.  Same charset: the same.  Different ones with a
+  ``charset_map`` between them (either direction): ``; charset=dst`` and the body is
+  recoded; a single-byte to single-byte map keeps the length (so ranges, which slice before
+  recoding, stay correct), a map to or from UTF-8 clears Content-Length (ETag and
+  Last-Modified stay, as in nginx).  No map: ``no "charset_map" between the charsets "src"
+  and "dst"`` is logged and the response goes out unchanged;
+* the charset parameter is never set on a 301 or 302 (nginx: "NN 4.x uses the redirect's
+  charset for the next page"), and never on a subrequest (its bytes are recoded only).
 
 Body filter: single-byte maps are a ``bytes.translate`` table; to UTF-8 each byte maps to
 its UTF-8 sequence; from UTF-8, a character split between buffers is kept for the next
 buffers, characters without a byte become ``&#N;`` and invalid sequences ``?`` exactly as
 nginx's ``ngx_utf8_decode`` reads them.
+
+Not here yet: the ``X-Accel-Charset`` override an upstream may send
+(``r->headers_out.override_charset`` in nginx), which belongs with the proxy module.
 """
 
 from __future__ import annotations
@@ -35,10 +52,26 @@ _DEFAULT_TYPES = ("text/html", "text/xml", "text/plain", "text/vnd.wap.wml",
 _CHUNK = 1 << 16
 
 
+def _key(name: str) -> str:
+    """The case-insensitive identity of a charset name (ASCII folding, as ngx_strcasecmp)."""
+    return name.encode("latin-1", "replace").lower().decode("latin-1")
+
+
+@dataclass(frozen=True)
+class CharsetVar:
+    """``charset $name`` / ``source_charset $name``: resolved per request."""
+
+    name: str
+
+
+#: A charset setting: a known charset's key, a variable, or off (None).
+Setting = str | CharsetVar | None
+
+
 @dataclass
 class CharsetLocConf:
-    charset: str | None | api.Unset = api.UNSET  # None: off
-    source_charset: str | None | api.Unset = api.UNSET
+    charset: Setting | api.Unset = api.UNSET
+    source_charset: Setting | api.Unset = api.UNSET
     override_charset: bool | api.Unset = api.UNSET
     types: frozenset[str] | api.Unset = api.UNSET
 
@@ -62,12 +95,20 @@ class CharsetMap:
 
 @dataclass
 class CharsetMainConf:
+    #: every charset the configuration names: key -> first spelling
+    names: dict[str, str] = field(default_factory=dict)
     maps: dict[tuple[str, str], CharsetMap] = field(default_factory=dict)
     next_header: Callable[[api.Request], int] | None = None
     next_body: Callable[[api.Request, list[api.Buf]], Awaitable[None]] | None = None
 
     def merge(self, parent: Any) -> None:
         pass
+
+    def add_charset(self, name: str) -> str:
+        """Register ``name`` (``ngx_http_add_charset``); returns its key."""
+        key = _key(name)
+        self.names.setdefault(key, name)
+        return key
 
     def recoder(self, src: str, dst: str) -> "Recoder | None":
         """The recoding from ``src`` to ``dst`` (either direction of a map), or None."""
@@ -109,56 +150,125 @@ class Recoder:
 
 
 class CharsetCtx:
-    __slots__ = ("recoder", "pending", "dst")
+    """A request's recoding; in a main request also what its subrequests recode into."""
 
-    def __init__(self, recoder: Recoder | None, dst: str) -> None:
+    __slots__ = ("recoder", "pending", "charset", "name")
+
+    def __init__(self, recoder: Recoder | None, charset: str | None, name: str) -> None:
         self.recoder = recoder
-        self.dst = dst
+        self.charset = charset  # the destination's key, None if the name is unknown
+        self.name = name
         self.pending = b""  # an incomplete UTF-8 sequence at the end of the last buffer
 
 
 # --- header filter ----------------------------------------------------------------------------
+
+class _Error(Exception):
+    """A charset variable was not found: the request fails (nginx's NGX_ERROR)."""
+
+
+#: (key or None for a name without maps, the name as written out)
+_Charset = tuple[str | None, str]
+
 
 def charset_header_filter(r: api.Request) -> int:
     mcf: CharsetMainConf = r.main_conf[MODULE]
     nxt = mcf.next_header
     assert nxt is not None
     conf: CharsetLocConf = MODULE.loc(r)
-    ho = r.headers_out
-    if r is not r.main:
-        main_ctx: CharsetCtx | None = r.main.ctx.get(MODULE)
-        src = _name(ho.charset) or conf.source_charset
-        if main_ctx is None or not src or src == main_ctx.dst:
+    try:
+        dest = _destination(r, mcf, conf) if r is r.main else _sub_destination(r, mcf)
+        if dest is None:
             return nxt(r)
-        recoder = mcf.recoder(src, main_ctx.dst)  # type: ignore[arg-type]
-        if recoder is not None:
-            r.ctx[MODULE] = CharsetCtx(recoder, main_ctx.dst)
+        source = _source(r, mcf, conf)
+    except _Error:
+        return api.ERROR
+    (charset, dst), ho = dest, r.headers_out
+    if source is None:
+        _set_charset(r, dst)
         return nxt(r)
-    dst = conf.charset
-    if not dst or not ho.content_type or not api.type_matches(ho.content_type,
-                                                              conf.types):  # type: ignore
+    src_key, src = source
+    if charset is None or src_key is None:
+        # nginx compares the names over the destination's length (ngx_strncasecmp)
+        if src_key != charset or _key(src[:len(dst)]) != _key(dst) or len(src) < len(dst):
+            return _no_map(r, nxt, src, dst)
+        _set_charset(r, dst)
         return nxt(r)
-    if ho.charset and not conf.override_charset:
+    if src_key == charset:
+        _set_charset(r, dst)
         return nxt(r)
-    dst = _name(dst)
-    src = _name(ho.charset) if ho.charset else conf.source_charset
-    if not src or src == dst:
-        ho.charset = dst
-        r.ctx[MODULE] = CharsetCtx(None, dst)
+    if ho.content_encoding:
         return nxt(r)
-    recoder = mcf.recoder(src, dst)  # type: ignore[arg-type]
+    recoder = mcf.recoder(src_key, charset)
     if recoder is None:
-        api.log_error(r, logging.ERROR, f'no "charset_map" between the charsets "{src}" and "{dst}"')
-        return nxt(r)
-    ho.charset = dst
-    r.ctx[MODULE] = CharsetCtx(recoder, dst)
-    if recoder.changes_length:
+        return _no_map(r, nxt, src, dst)
+    _set_charset(r, dst)
+    r.ctx[MODULE] = CharsetCtx(recoder, charset, mcf.names[charset])
+    if recoder.changes_length and r is r.main:
         ho.clear_length_and_ranges()
     return nxt(r)
 
 
-def _name(charset: str | None) -> str | None:
-    return charset.lower() if charset else charset
+def _destination(r: api.Request, mcf: CharsetMainConf, conf: CharsetLocConf) -> _Charset | None:
+    """The main request's destination charset, or None if the filter declines."""
+    ho = r.headers_out
+    if not ho.content_type or conf.charset is None:
+        return None
+    if ho.charset:
+        if not conf.override_charset:
+            return None
+    elif not api.type_matches(ho.content_type, conf.types):  # type: ignore[arg-type]
+        return None
+    return _resolve(r, mcf, conf.charset)  # type: ignore[arg-type]
+
+
+def _sub_destination(r: api.Request, mcf: CharsetMainConf) -> _Charset | None:
+    """A subrequest is recoded into its main request's charset (no type check)."""
+    main_ctx: CharsetCtx | None = r.main.ctx.get(MODULE)
+    if main_ctx is not None:
+        return main_ctx.charset, main_ctx.name
+    name = r.main.headers_out.charset
+    if not name:
+        return None
+    key = _key(name)
+    charset = key if key in mcf.names else None
+    r.main.ctx[MODULE] = CharsetCtx(None, charset, name)
+    return charset, name
+
+
+def _source(r: api.Request, mcf: CharsetMainConf, conf: CharsetLocConf) -> _Charset | None:
+    """The charset the body is in; None when there is none (source_charset off)."""
+    if r.headers_out.charset:
+        name = r.headers_out.charset
+        key = _key(name)
+        return (key if key in mcf.names else None), name
+    if conf.source_charset is None:
+        return None
+    return _resolve(r, mcf, conf.source_charset)  # type: ignore[arg-type]
+
+
+def _resolve(r: api.Request, mcf: CharsetMainConf, setting: str | CharsetVar) -> _Charset:
+    if isinstance(setting, str):
+        return setting, mcf.names[setting]
+    value = api.variable(r, setting.name)
+    if value is None:
+        raise _Error
+    key = _key(value)
+    return (key if key in mcf.names else None), value
+
+
+def _set_charset(r: api.Request, name: str) -> None:
+    """``ngx_http_set_charset``: only on the main request, never on a 301/302."""
+    if r is not r.main:
+        return
+    ho = r.headers_out
+    ho.charset = None if ho.status in (301, 302) else (name or None)
+
+
+def _no_map(r: api.Request, nxt: Callable[[api.Request], int], src: str, dst: str) -> int:
+    api.log_error(r, logging.ERROR,
+                  f'no "charset_map" between the charsets "{src}" and "{dst}"')
+    return nxt(r)
 
 
 # --- body filter ------------------------------------------------------------------------------
@@ -265,12 +375,16 @@ def _charset_value(cf: api.ConfContext, cmd: api.Directive, conf: CharsetLocConf
     if value == "off" and cmd.name == "charset":
         setattr(conf, attr, None)
         return
-    setattr(conf, attr, value.lower())
+    if value.startswith("$"):
+        cf.compile(value)  # an unknown variable fails start-up, as nginx's variable index
+        setattr(conf, attr, CharsetVar(value[1:]))
+        return
+    setattr(conf, attr, cf.cycle.main_conf[MODULE].add_charset(value))
 
 
 def _charset_map(cf: api.ConfContext, cmd: api.Directive, conf: Any) -> None:
     mcf: CharsetMainConf = cf.cycle.main_conf[MODULE]
-    src, dst = cf.args[1].lower(), cf.args[2].lower()
+    src, dst = mcf.add_charset(cf.args[1]), mcf.add_charset(cf.args[2])
     if src == dst:
         raise cf.error(f'"charset_map" between the same charsets "{cf.args[1]}" and '
                        f'"{cf.args[2]}"')
@@ -315,8 +429,10 @@ def _check_maps(cf: api.ConfContext, mcf: CharsetMainConf) -> None:
         stack.extend(loc.ifs)
         conf: CharsetLocConf = loc.loc_conf[MODULE]
         src, dst = conf.source_charset, conf.charset
-        if src and dst and src != dst and mcf.recoder(src, dst) is None:  # type: ignore
-            raise api.ConfigError(f'no "charset_map" between the charsets "{src}" and "{dst}"')
+        if (isinstance(src, str) and isinstance(dst, str) and src != dst
+                and mcf.recoder(src, dst) is None):
+            raise api.ConfigError(f'no "charset_map" between the charsets '
+                                  f'"{mcf.names[src]}" and "{mcf.names[dst]}"')
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
