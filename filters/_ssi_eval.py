@@ -9,10 +9,11 @@ by the filter (``Lookup``): it returns the value, or None for an unset variable.
 from __future__ import annotations
 
 import re
+import time
 from typing import Callable
 
 __all__ = ["SSIError", "Lookup", "evaluate", "parse_expr", "eval_expr", "encode",
-           "unsafe_uri", "percent_decode", "Expr"]
+           "unsafe_uri", "percent_decode", "Expr", "format_date", "TIMEFMT"]
 
 Lookup = Callable[[str], "str | None"]
 
@@ -87,9 +88,7 @@ def parse_expr(expr: str) -> Expr:
     m = _LEFT.match(expr)
     left = m.group() if m else ""
     pos = len(left)
-    if pos == len(expr):
-        if not left:
-            raise SSIError(f'invalid expression in "{expr}"')
+    if pos == len(expr):  # an empty expression is false, not an error (nginx 1.22)
         return Expr(_lower_literal(left), None, "", False)
     while pos < len(expr) and expr[pos] == " ":
         pos += 1
@@ -102,8 +101,8 @@ def parse_expr(expr: str) -> Expr:
     while pos < len(expr) and expr[pos] == " ":
         pos += 1
     right = expr[pos:]
-    if right.startswith("/"):
-        if len(right) < 2 or not right.endswith("/"):
+    if right.startswith("/") and len(right) > 1:  # a lone "/" is a string (nginx 1.22)
+        if not right.endswith("/"):
             raise SSIError(f'invalid expression in "{expr}"')
         return Expr(_lower_literal(left), op, right[1:-1], True)
     return Expr(_lower_literal(left), op, right, False)
@@ -129,7 +128,7 @@ def eval_expr(e: Expr, lookup: Lookup) -> tuple[bool, "re.Match[str] | None"]:
         try:
             rx = re.compile(_pcre(right))
         except re.error as err:
-            raise SSIError(f'pcre_compile() failed: {err} in "{right}"') from None
+            raise SSIError(f'pcre2_compile() failed: {err} in "{right}"') from None
         m = rx.search(left)
         return (m is not None) == (e.op == "="), m
     return (left == right) == (e.op == "="), None
@@ -183,3 +182,26 @@ def unsafe_uri(path: str) -> bool:
     """The checks of ``ngx_http_parse_unsafe_uri`` that SSI relies on."""
     return (not path or path[0] == "?" or path == ".." or path.startswith("../")
             or "/../" in path or path.endswith("/..") or "\x00" in path)
+
+
+# --- $date_local / $date_gmt ------------------------------------------------------------------
+
+TIMEFMT = "%A, %d-%b-%Y %H:%M:%S %Z"
+_DATE_MAX = 2048  # nginx formats into a buffer of NGX_HTTP_SSI_DATE_LEN bytes
+
+
+def format_date(fmt: str, now: float, gmt: bool) -> str | None:
+    """``ngx_http_ssi_date_gmt_local_variable`` (ssi.md §5.3); None where nginx fails (a
+    format that yields nothing, or more than the buffer holds)."""
+    if fmt == "%s":
+        return str(int(now))
+    if gmt:
+        # glibc names the zone of a gmtime() result "GMT"; Python's says "UTC"
+        tm = time.struct_time(tuple(time.gmtime(now)[:9]) + ("GMT", 0))  # type: ignore[arg-type]
+    else:
+        tm = time.localtime(now)
+    try:
+        value = time.strftime(fmt, tm)
+    except (ValueError, UnicodeError):
+        return None
+    return value if 0 < len(value.encode("latin-1", "replace")) < _DATE_MAX else None

@@ -35,14 +35,13 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from engine import api
-from filters._ssi_eval import SSIError, encode, eval_expr, evaluate, parse_expr, \
-    percent_decode, unsafe_uri
+from filters._ssi_eval import TIMEFMT, SSIError, encode, eval_expr, evaluate, format_date, \
+    parse_expr, percent_decode, unsafe_uri
 from parsers.ssi import DEFAULT_VALUE_LEN, SSILexer, Tag, TagError, Text
 
 __all__ = ["MODULE"]
 
 ERRMSG = b"[an error occurred while processing the directive]"
-TIMEFMT = "%A, %d-%b-%Y %H:%M:%S %Z"
 _CHUNK = 1 << 16
 
 
@@ -187,7 +186,8 @@ async def _process(r: api.Request, ctx: SSICtx, events: list[Any], out: list[api
 
 
 def _error(r: api.Request, ctx: SSICtx, out: list[api.Buf], message: str) -> None:
-    api.log_error(r, logging.ERROR, message)
+    if message:  # a failing variable ($date_* with a bad timefmt) fails without a log line
+        api.log_error(r, logging.ERROR, message)
     if not ctx.silent:
         out.append(api.Buf(ctx.errmsg))
 
@@ -273,6 +273,12 @@ def _lookup(r: api.Request, ctx: SSICtx) -> Callable[[str], str | None]:
                 return m.group(int(name)) or ""
         value = shared.variables.get(name)
         if value is not None:
+            return value
+        if name in _DATES:
+            # nginx's variable fails on a timefmt that formats to nothing: so does the command
+            value = format_date(ctx.timefmt, time.time(), name == "date_gmt")
+            if value is None:
+                raise SSIError("")
             return value
         return api.variable(r, name)
     return lookup
@@ -439,17 +445,13 @@ _HANDLERS = {"echo": _echo, "set": _set, "config": _config, "include": _include,
 
 # --- variables, directives, module --------------------------------------------------------------
 
-def _date(gmt: bool) -> Callable[[api.Request], str]:
-    def get(r: api.Request) -> str:
+_DATES = ("date_local", "date_gmt")
+
+
+def _date(gmt: bool) -> Callable[[api.Request], str | None]:
+    def get(r: api.Request) -> str | None:
         ctx: SSICtx | None = r.ctx.get(MODULE)
-        fmt = ctx.timefmt if ctx is not None else TIMEFMT
-        now = time.time()
-        if fmt == "%s":
-            return str(int(now))
-        tm = time.gmtime(now) if gmt else time.localtime(now)
-        if gmt:
-            fmt = fmt.replace("%Z", "GMT")
-        return time.strftime(fmt, tm)
+        return format_date(ctx.timefmt if ctx is not None else TIMEFMT, time.time(), gmt)
     return get
 
 

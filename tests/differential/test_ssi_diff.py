@@ -42,7 +42,8 @@ _values = st.sampled_from(["", "v", "Hello World", "$x", "${y}z", "a\\$b", "$uri
 _exprs = st.sampled_from([
     "$x", "$nope", "x", "$x = v", "$x != v", "$x = /^H(el)lo/", "$x = /(?<w>W\\w+)/",
     "$x=Hello World", "$X = v", "ABC = abc", "$x = /x", "!$x", "$x == v", "$y = ",
-    "'$x' = 'v'", "$x = /^$/", "$uri = /\\.html$/",
+    "'$x' = 'v'", "$x = /^$/", "$uri = /\\.html$/", "", "$x = /", "$x = //", " $x",
+    "$x = /(/",
 ])
 _tags = st.one_of(
     st.builds(lambda v, d, e: f'<!--#echo var="{v}"{d}{e} -->', st.sampled_from(_VARS),
@@ -63,6 +64,8 @@ _tags = st.one_of(
         '<!--#include virtual="/nope.html" stub="s" -->',
         '<!--#include virtual="/f/empty.html" stub="s" -->',
         '<!--#config errmsg="ERR" -->', '<!--#config timefmt="%s" -->',
+        '<!--#config timefmt="" --><!--#echo var="date_gmt" -->',
+        '<!--#config timefmt="%%Y" --><!--#echo var="date_gmt" -->',
         "<!--#bogus -->", '<!--#echo var=x -->', '<!--#echo var="a" -- >', "<!--#-->",
         '<!--#echo var="x" var="y" -->', "<!-- plain comment -->", "<!--#echo",
     ]),
