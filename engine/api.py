@@ -60,6 +60,11 @@ from engine.request import Buf as Buf
 from engine.request import FileRef as FileRef
 from engine.request import HeadersOut as HeadersOut
 from engine.request import Request as Request
+from engine.safe_open import OpenError as OpenError
+from engine.safe_open import Symlinks as Symlinks
+from engine.safe_open import file_info as file_info
+from engine.safe_open import open_file as open_file
+from engine.safe_open import symlinks_from as symlinks_from
 from engine.subrequest import SR_BACKGROUND as SR_BACKGROUND
 from engine.subrequest import SR_INPLACE as SR_INPLACE
 from engine.subrequest import SR_MEMORY as SR_MEMORY
@@ -86,4 +91,5 @@ __all__ = [
     "DECLINED", "DONE", "ERROR", "OK", "Buf", "FileRef", "HeadersOut", "Request", "escape_uri",
     "http_date", "ComplexValue", "SR_BACKGROUND", "SR_INPLACE", "SR_MEMORY", "OutputSlot",
     "SubrequestError", "variable", "reserve_output", "subrequest", "wait_subrequest", "wait_subrequests",
+    "OpenError", "Symlinks", "file_info", "open_file", "symlinks_from",
 ]
