@@ -58,6 +58,10 @@ http {
 """
 FILES = {"html/k.txt": bytes(range(32, 256)) * 3, "html/k.bin": b"ab\xc1\xc2",
          "html/u.txt": "abc ёжик € 😀 z".encode() * 50, "html/k.html": b"<p>\xc1\xc2</p>"}
+FILES["html/bad.txt"] = b"|".join([
+    b"\xff\xd0z", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+    b"\xf7\xbf\xbf\xbf", b"\xf8\x88\x80\x80\x80", b"\x80", b"\xc2", b"\xe2\x82\xac", b"\xef\xbb\xbf",
+    b"\xe2\x82"])
 for _s in ("s1", "s2", "s3", "s4"):
     FILES[f"html/inc_{_s}.html"] = "".join(
         f'[\xc1<!--# include virtual="/{_s}/{name}" -->]' for name in ("k.txt", "u.txt", "k.bin")
@@ -89,7 +93,7 @@ def view(server: ServerProcess, target: str, headers: str) -> tuple[object, ...]
 
 @pytest.mark.differential
 @pytest.mark.parametrize("where", ["k2w", "w2k", "k2u", "u2k", "plain", "types", "all", "off"])
-@pytest.mark.parametrize("name", ["k.txt", "k.bin", "u.txt", "k.html"])
+@pytest.mark.parametrize("name", ["k.txt", "k.bin", "u.txt", "k.html", "bad.txt"])
 @pytest.mark.parametrize("headers", ["", "Range: bytes=10-40\r\n", "Range: bytes=0-1,5-9\r\n"])
 def test_same_as_nginx(pair: tuple[ServerProcess, ServerProcess], where: str, name: str,
                        headers: str) -> None:
