@@ -4,6 +4,13 @@ Each name is tried in order as ``<directory>/<name>``; the first that exists (an
 internal redirect to URI + name with the args kept.  A name starting with ``/`` is a fallback
 taken unconditionally.  A missing directory is 404 (logged with the index file's path, as
 nginx does); nothing found passes to the next handler.
+
+``disable_symlinks`` applies to both tests, as nginx's ``ngx_open_cached_file`` with
+``test_only``: a refused symlink (ELOOP, EMLINK) answers 403 without a log line.  The
+directive's conf belongs to the module that declares it (static, until the core takes it
+over); `_postconfiguration` finds that module by the directive and keeps it in the handler's
+closure, so the handler reads ``disable_symlinks``/``disable_symlinks_from`` by nginx's names.
+With ``off``, the tests are the plain ``stat()`` calls they were.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ import errno
 import logging
 import os
 import stat
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from engine import api
 
@@ -39,36 +48,67 @@ def _index(cf: api.ConfContext, cmd: api.Directive, conf: IndexLocConf) -> None:
         conf.indices.append(cf.compile(name))
 
 
-async def index_handler(r: api.Request) -> int:
-    if not r.uri.endswith("/") or r.method not in ("GET", "HEAD", "POST"):
+# EMLINK, ELOOP: a symlink disable_symlinks refused, or a symlink loop (403, not logged)
+_REFUSED = (errno.EMLINK, errno.ELOOP)
+
+
+def _make_handler(symlinks_module: api.Module | None) -> Callable[[api.Request],
+                                                                  Awaitable[int]]:
+    async def index_handler(r: api.Request) -> int:
+        if not r.uri.endswith("/") or r.method not in ("GET", "HEAD", "POST"):
+            return api.DECLINED
+        conf: IndexLocConf = MODULE.loc(r)
+        dir_path = api.map_uri_to_path(r)
+        if not dir_path:
+            return 500 if dir_path is None else 404
+        mode = api.Symlinks.OFF
+        sl = symlinks_module.loc(r) if symlinks_module is not None else None
+        if sl is not None and sl.disable_symlinks is not api.Symlinks.OFF:
+            mode = sl.disable_symlinks
+        dir_tested = False
+        for cv in conf.indices:  # type: ignore[union-attr]
+            name = cv.evaluate(r)
+            if name.startswith("/"):
+                # taken as is: nginx splits no "?args" off an index name
+                return await api.internal_redirect(r, name, r.args)
+            path = dir_path + name
+            try:
+                _file_info(r, sl, mode, path)
+            except OSError as e:
+                if e.errno in _REFUSED:
+                    return 403
+                if e.errno in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.EACCES):
+                    return _index_error(r, path, e)
+                if not dir_tested:
+                    rc = _test_dir(r, sl, mode, dir_path, path)
+                    if rc:
+                        return rc
+                    dir_tested = True
+                if e.errno == errno.ENOENT:
+                    continue
+                call = e.syscall if isinstance(e, api.OpenError) else "stat()"
+                api.log_error(r, logging.CRITICAL,
+                              f'{call} "{path}" failed ({e.errno}: {e.strerror})')
+                return 500
+            return await api.internal_redirect(r, r.uri + name, r.args)
         return api.DECLINED
-    conf: IndexLocConf = MODULE.loc(r)
-    dir_path = api.map_uri_to_path(r)
-    if not dir_path:
-        return 500 if dir_path is None else 404
-    dir_tested = False
-    for cv in conf.indices:  # type: ignore[union-attr]
-        name = cv.evaluate(r)
-        if name.startswith("/"):
-            # taken as is: nginx splits no "?args" off an index name
-            return await api.internal_redirect(r, name, r.args)
-        path = dir_path + name
-        try:
-            os.stat(path.encode("latin-1", "surrogateescape"))
-        except OSError as e:
-            if e.errno in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.EACCES):
-                return _index_error(r, path, e)
-            if not dir_tested:
-                rc = _test_dir(r, dir_path, path)
-                if rc:
-                    return rc
-                dir_tested = True
-            if e.errno == errno.ENOENT:
-                continue
-            api.log_error(r, logging.CRITICAL, f'stat() "{path}" failed ({e.errno}: {e.strerror})')
-            return 500
-        return await api.internal_redirect(r, r.uri + name, r.args)
-    return api.DECLINED
+
+    return index_handler
+
+
+def _file_info(r: api.Request, sl: Any, mode: api.Symlinks, path: str) -> os.stat_result:
+    """stat() with disable_symlinks off, else nginx's checked open + fstat.
+
+    Raises:
+        OSError: a plain stat error (mode off), or an `api.OpenError`.
+        ValueError: a NUL in the path.
+    """
+    bpath = path.encode("latin-1", "surrogateescape")
+    if mode is api.Symlinks.OFF:
+        return os.stat(bpath)
+    cv = sl.disable_symlinks_from
+    mode, from_len = api.symlinks_from(mode, cv.evaluate(r) if cv else None, path)
+    return api.file_info(bpath, mode, from_len)
 
 
 def _index_error(r: api.Request, path: str, e: OSError) -> int:
@@ -81,17 +121,25 @@ def _index_error(r: api.Request, path: str, e: OSError) -> int:
     return 404
 
 
-def _test_dir(r: api.Request, dir_path: str, index_path: str) -> int:
+def _test_dir(r: api.Request, sl: Any, mode: api.Symlinks, dir_path: str,
+              index_path: str) -> int:
     """``ngx_http_index_test_dir``: 0 if the directory exists (or cannot be searched), else the
-    status; a missing directory is reported with the index file's path, as nginx does."""
+    status; a missing directory is reported with the index file's path, as nginx does.  The
+    directory is named without its trailing slash, as nginx does (so under disable_symlinks a
+    symlinked directory is a refused last component)."""
+    if len(dir_path) > 1:
+        dir_path = dir_path[:-1]
     try:
-        st = os.stat(dir_path.encode("latin-1", "surrogateescape"))
+        st = _file_info(r, sl, mode, dir_path)
     except OSError as e:
+        if e.errno in _REFUSED:
+            return 403
         if e.errno == errno.ENOENT:
             return _index_error(r, index_path, e)
         if e.errno == errno.EACCES:
             return 0  # the index stat failed otherwise, so searching the directory is allowed
-        api.log_error(r, logging.CRITICAL, f'stat() "{dir_path}" failed ({e.errno}: {e.strerror})')
+        call = e.syscall if isinstance(e, api.OpenError) else "stat()"
+        api.log_error(r, logging.CRITICAL, f'{call} "{dir_path}" failed ({e.errno}: {e.strerror})')
         return 500
     if not stat.S_ISDIR(st.st_mode):
         api.log_error(r, logging.CRITICAL + 5, f'"{dir_path}" is not a directory')
@@ -99,8 +147,16 @@ def _test_dir(r: api.Request, dir_path: str, index_path: str) -> int:
     return 0
 
 
+def _symlinks_module(cf: api.ConfContext) -> api.Module | None:
+    """The module declaring ``disable_symlinks`` (its loc conf has nginx's field names)."""
+    for m in cf.cycle.modules:
+        if any(d.name == "disable_symlinks" for d in m.directives):
+            return m
+    return None
+
+
 def _postconfiguration(cf: api.ConfContext) -> None:
-    cf.add_phase_handler(api.Phase.CONTENT, index_handler)
+    cf.add_phase_handler(api.Phase.CONTENT, _make_handler(_symlinks_module(cf)))
 
 
 MODULE = api.Module(
