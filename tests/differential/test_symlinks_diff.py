@@ -1,0 +1,133 @@
+"""``disable_symlinks`` against nginx 1.22: same config, same trees of symlinks (built by
+tests/e2e/test_symlinks.py's `build_site` in each prefix), every request to both servers.
+
+Compared: status line, headers (Date and the port in Location normalised), body, and the
+error-log lines each request wrote (time, pid, connection number and prefix normalised), since
+the log line (``openat() ... failed (40: ...)`` or nothing) is part of nginx's behaviour here.
+Also checks that nginx still gives the statuses written out in the e2e test's table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_symlinks import CASES, CONF, PATHS, build_site
+from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_responses,
+                           request_methods, start_nginx, start_trinx)
+
+pytestmark = pytest.mark.differential
+
+MTIME = 1704164645
+
+# try_files is the core's (engine/http.py): it stats with symlinks followed, so a refused
+# candidate is taken where nginx skips it (and logs a crit line).  Known failures, kept strict.
+TRY_FILES = """
+        location /tf/ { alias html/on/; disable_symlinks on; try_files $uri =410; }
+        location /tfd/ { alias html/on/; disable_symlinks on; try_files $uri/ =410; }
+"""
+DIFF_CONF = CONF.replace("        location /al/", TRY_FILES + "        location /al/", 1)
+_REFUSED = {"lf.txt", "ldir", "out.txt", "lfother", "dirx/l", "dangling", "loop", "lofile",
+            "lofile_other"}
+TRY_FILES_DIFFER = {("tf", p) for p in _REFUSED | {
+    "ldir/f.txt", "outdir/secret.txt", "lother/f.txt", "lodir/f.txt", "lodir_root/f.txt"}
+} | {("tfd", p) for p in _REFUSED | {"ldir/", "lother/"}}
+
+_LOG_LINE = re.compile(r"^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
+
+
+class Pair:
+    def __init__(self, nginx: ServerProcess, trinx: ServerProcess) -> None:
+        self.servers = (nginx, trinx)
+
+    def exchange(self, raw: bytes) -> list[tuple[object, ...]]:
+        """The normalised answer and new log lines of each server, nginx first."""
+        out = []
+        for server in self.servers:
+            log_before = len(server.error_log_text())
+            data = http_request(server.port, raw, timeout=5)
+            responses = []
+            for resp in parse_responses(data, request_methods(raw)):
+                headers = [(n, "<date>" if n == "Date" else
+                            v.replace(f":{server.port}/", ":<port>/")) for n, v in resp.headers]
+                responses.append((resp.status, resp.reason, headers, resp.body))
+            log = server.error_log_text()[log_before:].replace(str(server.prefix), "<prefix>")
+            lines = [m.groups() for m in map(_LOG_LINE.match, log.splitlines()) if m]
+            out.append((responses, lines))
+        return out
+
+
+def _stamp(prefix: Path) -> None:
+    """Same mtimes in both trees, so ETag and Last-Modified compare."""
+    for top, dirs, files in os.walk(prefix / "html"):
+        for name in dirs + files:
+            os.utime(os.path.join(top, name), (MTIME, MTIME), follow_symlinks=False)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    if not NGINX_BIN.exists():
+        pytest.skip(f"{NGINX_BIN} is absent")
+    tmp = tmp_path_factory.mktemp("symlinks")
+    for name in ("nginx", "trinx"):
+        build_site(tmp / name)
+        _stamp(tmp / name)
+    nginx = start_nginx(DIFF_CONF, tmp / "nginx")
+    try:
+        trinx = start_trinx(DIFF_CONF, tmp / "trinx")
+    except BaseException:
+        nginx.stop()
+        raise
+    yield Pair(nginx, trinx)
+    trinx.stop()
+    nginx.stop()
+
+
+def _raw(target: str, method: str = "GET", host: str = "x") -> bytes:
+    return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+
+
+LOCS = ["off", "on", "own", "fr", "frl", "frp", "trail", "frall", "rel", "ownfr", "empty",
+        "al", "alown"]
+EXTRA = ["/sroot/f.txt", "/srootfr/f.txt", "/idx2/", "/idx3/", "/frall/lf.txt", "/own/ldir?a=1",
+         "/on/ldir?a=1", "/nope/", "/on/real", "/own/real?x"]
+
+
+@pytest.mark.parametrize("target", [f"/{loc}/{p}" for loc in LOCS for p in PATHS] + EXTRA)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_same_answer_and_log(pair: Pair, target: str, method: str) -> None:
+    nginx, trinx = pair.exchange(_raw(target, method))
+    assert trinx == nginx
+
+
+@pytest.mark.parametrize("target", ["/on/lf.txt", "/off/lf.txt", "/inherit/lf.txt",
+                                    "/inherit/ldir/", "/on/"])
+def test_inherited_from_server(pair: Pair, target: str) -> None:
+    nginx, trinx = pair.exchange(_raw(target, host="inherit"))
+    assert trinx == nginx
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("loc", ["tf", "tfd"])
+def test_try_files(pair: Pair, loc: str, path: str, request: pytest.FixtureRequest) -> None:
+    if (loc, path) in TRY_FILES_DIFFER:
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="engine/http.py try_files ignores disable_symlinks"))
+    nginx, trinx = pair.exchange(_raw(f"/{loc}/{path}"))
+    assert trinx == nginx
+
+
+def test_e2e_table_is_nginx(pair: Pair) -> None:
+    """The statuses written out in tests/e2e/test_symlinks.py are nginx's."""
+    nginx = pair.servers[0]
+    wrong = []
+    for loc, path, status in CASES:
+        data = http_request(nginx.port, _raw(f"/{loc}/{path}"))
+        got = parse_responses(data, ["GET"])[0].status
+        if got != status:
+            wrong.append((loc, path, status, got))
+    assert wrong == []
