@@ -7,7 +7,8 @@ Two modules at two places in the chains (``filters/__init__.py``), as in nginx:
   handler allowed ranges (``r.allow_ranges``), it decides the ``Range`` header with
   ``parsers.range`` (reference/range.md §1-§3, §7): a single-part 206 with Content-Range, a
   multipart/byteranges 206 with nginx's exact layout and length, a 416 with
-  ``Content-Range: bytes */L`` through the normal error-page path, or the full 200 with
+  ``Content-Range: bytes */L`` through the normal error-page path (the header filter
+  returns 416 to the handler, as nginx's does), or the full 200 with
   ``Accept-Ranges: bytes``.
 * ``RANGE_BODY`` is the first body filter: it narrows the handler's buffers to the ranges.
   File buffers are narrowed by offsets only, so no byte outside the ranges is ever read, and
@@ -95,9 +96,16 @@ def range_header_filter(r: api.Request) -> int:
     if verdict is RangeVerdict.IGNORE:
         return _accept_ranges(r, mcf)
     if verdict is RangeVerdict.NOT_SATISFIABLE:
-        rc = api.filter_finalize(r, 416)
-        r.headers_out.add("Content-Range", f"bytes */{size}")
-        return rc
+        # ngx_http_range_not_satisfiable: not a filter finalisation (the headers are kept,
+        # the connection stays open); the status goes back through send_header to the
+        # handler, whose finalisation sends the error page or redirects to error_page
+        ho.status = 416
+        ho.add("Content-Range", f"bytes */{size}")
+        ho.content_length = -1
+        # nginx marks the header sent in its bottom header filter, which a 416 never reaches;
+        # trinx's send_header marks it before the chain runs, so undo that here
+        r.header_sent = False
+        return 416
     ctx = RangeCtx(verdict, size)
     r.ctx[RANGE_BODY] = ctx
     ho.status = 206
