@@ -181,6 +181,7 @@ _spec = st.one_of(
     _num.map(lambda n: f"{n}-"),
     _num.map(lambda n: f"-{n}"),
     st.sampled_from(["", " 1-2 ", "1 -2", "-", "a-b", "1-2-3", "--1", "1--"]),
+    st.text(alphabet="0123456789- \t;=xB", max_size=7),  # garbage of the right bytes
 )
 
 
