@@ -175,7 +175,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def test_the_property_can_fail(nginx: ServerProcess) -> None:
     """The same search finds nginx serving the sentinel (the alias climb trinx refuses)."""
     found = find(TARGETS, lambda t: SENTINEL in get(nginx, t).body,
-                 settings=settings(max_examples=2000, database=None))
+                 settings=settings(max_examples=2000, database=None, derandomize=True))
     assert found.startswith("/al3")
 
 
