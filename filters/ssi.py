@@ -21,9 +21,10 @@ place in the document is right after it.
 
 Per-document state (errmsg, timefmt, echo encoding, if/block state) lives in the request's
 ctx; the SSI variables, blocks and regex captures are shared by the whole request tree and
-live in the main request's ctx.  ``include ... stub=`` runs an in-memory subrequest
-(so ``subrequest_output_buffer_size`` bounds the included body) into a reserved place;
-the stub's commands run in the subrequest's context when SSI is on there, as in nginx.
+live in the main request's ctx.  ``include ... stub=`` is an ordinary in-place
+subrequest watched by this filter (nginx's ``ngx_http_ssi_stub_output``): an error
+response's page is dropped, and if the subrequest ends without a byte of body the block's
+text goes out as its body, through its own SSI processing when SSI is on there.
 """
 
 from __future__ import annotations
@@ -79,12 +80,26 @@ class SSIMainConf:
 class Shared:
     """What every SSI document of one main request shares (ssi.md §7)."""
 
-    __slots__ = ("variables", "blocks", "captures")
+    __slots__ = ("variables", "blocks", "captures", "stubs")
 
     def __init__(self) -> None:
         self.variables: dict[str, str] = {}
         self.blocks: dict[str, bytes] = {}
         self.captures: re.Match[str] | None = None
+        # subrequests of ``include ... stub=`` (kept here, not in their ctx: an error_page
+        # redirect clears a request's ctx)
+        self.stubs: dict[api.Request, Stub] = {}
+
+
+class Stub:
+    """The stub of one ``include ... stub=`` subrequest."""
+
+    __slots__ = ("text", "error", "produced")
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+        self.error = False  # the subrequest answers with an error page: drop it
+        self.produced = False  # a byte of the subrequest's own body went out
 
 
 class SSICtx:
@@ -125,6 +140,11 @@ def ssi_header_filter(r: api.Request) -> int:
     mcf: SSIMainConf = r.main_conf[MODULE]
     conf: SSILocConf = MODULE.loc(r)
     ho = r.headers_out
+    if r is not r.main and r.err_status:
+        stub = _stub_of(r)
+        if stub is not None:
+            # nginx outputs the stub instead of finalizing with the error (no page at all)
+            stub.error = True
     if (not conf.enable or ho.content_length == 0
             or not api.type_matches(ho.content_type, conf.types)):  # type: ignore[arg-type]
         return mcf.next_header(r)  # type: ignore[misc]
@@ -147,9 +167,14 @@ async def ssi_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
     mcf: SSIMainConf = r.main_conf[MODULE]
     nxt = mcf.next_body
     assert nxt is not None
+    if r is not r.main:
+        stub = _stub_of(r)
+        if stub is not None:
+            chain = _with_stub(r, stub, chain)
     ctx: SSICtx | None = r.ctx.get(MODULE)
     if ctx is None:
-        await nxt(r, chain)
+        if chain:
+            await nxt(r, chain)
         return
     out: list[api.Buf] = []
     for b in chain:
@@ -169,6 +194,31 @@ async def ssi_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
             out.append(api.Buf(flush=b.flush, last=b.last, last_in_chain=b.last_in_chain))
     if out:
         await nxt(r, out)
+
+
+def _stub_of(r: api.Request) -> Stub | None:
+    shared: Shared | None = r.main.ctx.get(_SHARED_KEY)
+    return shared.stubs.get(r) if shared is not None and shared.stubs else None
+
+
+def _with_stub(r: api.Request, stub: Stub, chain: list[api.Buf]) -> list[api.Buf]:
+    """A stub subrequest's chain: its error page dropped, the stub's text before its end
+    when it sent no body."""
+    out: list[api.Buf] = []
+    for b in chain:
+        if len(b):
+            if stub.error:
+                if not (b.last or b.flush):
+                    continue
+                b = api.Buf(flush=b.flush, last=b.last, last_in_chain=b.last_in_chain)
+            else:
+                stub.produced = True
+        if b.last:
+            if not stub.produced:
+                out.append(api.Buf(stub.text))
+            _shared(r).stubs.pop(r, None)
+        out.append(b)
+    return out
 
 
 async def _process(r: api.Request, ctx: SSICtx, events: list[Any], out: list[api.Buf]) -> None:
@@ -398,10 +448,11 @@ async def _include(r: api.Request, ctx: SSICtx, p: dict[str, str], out: list[api
     try:
         if set_var is not None:
             await _include_set(r, ctx, set_var.lower(), path, args)
-        elif stub_text is not None:
-            await _include_stub(r, path, args, stub_text)
         else:
             sr = api.subrequest(r, path, args)
+            if stub_text is not None:
+                # before it runs: api.subrequest only schedules it
+                ctx.shared.stubs[sr] = Stub(stub_text)
             if file is not None or (wait or "").lower() == "yes":
                 await api.wait_subrequest(sr)
     except api.SubrequestError as e:
@@ -415,27 +466,6 @@ async def _include_set(r: api.Request, ctx: SSICtx, name: str, path: str, args: 
     code = await api.wait_subrequest(sr)
     if 0 < code < 300:
         variables[name] = sr.out_body.decode("latin-1")
-
-
-async def _include_stub(r: api.Request, path: str, args: str, stub: bytes) -> None:
-    slot = api.reserve_output(r)
-
-    async def done(sr: api.Request, code: int) -> None:
-        body = sr.out_body
-        if 0 < code < 300 and body:
-            await slot.send([api.Buf(body)])
-        elif sr.ctx.get(MODULE) is not None:
-            # nginx sends the stub through the subrequest's own filters: where SSI is on
-            # there, the stub's commands run in the subrequest's context
-            ctx = SSICtx(MODULE.loc(sr), _shared(sr))
-            out: list[api.Buf] = []
-            await _process(sr, ctx, ctx.lexer.feed(stub) + ctx.lexer.finish(), out)
-            await slot.send(out)
-        else:
-            await slot.send([api.Buf(stub)])
-        await slot.close()
-
-    api.subrequest(r, path, args, mode=api.SR_MEMORY, on_done=done)
 
 
 _HANDLERS = {"echo": _echo, "set": _set, "config": _config, "include": _include, "if": _if,

@@ -26,6 +26,10 @@ http {
         root html;
         ssi on;
         location /raw/ { ssi off; }
+        location /ep/ { error_page 404 /f/b.html; }
+        location = /r302 { return 302 /f/b.html; }
+        location = /r404 { return 404 "own 404 body"; }
+        location = /r200 { return 200 ""; }
     }
 }
 """
@@ -34,6 +38,9 @@ FILES = {
     "html/f/b.html": b"[b]",
     "html/raw/r.html": b'<!--#echo var="x" -->',
     "html/f/empty.html": b"",
+    "html/f/big.html": b"0123456789" * 1000,
+    "html/f/stubecho.html": b'<!--#block name="e" -->[<!--#echo var="arg_a" -->]<!--#endblock -->'
+                            b'<!--#include virtual="/nope.html?a=1" stub="e" -->',
 }
 
 _VARS = ["x", "y", "z", "uri", "arg_a", "1", "w"]
@@ -107,3 +114,27 @@ def test_generated_pages(pair: tuple[ServerProcess, ServerProcess], page: bytes)
         (server.prefix / "html" / name[1:]).write_bytes(page)
     target = name + "?a=%3Cq%3E"
     assert body(trinx, target) == body(nginx, target), page
+
+
+STUB = b'<!--#block name="s" -->STUB<!--#echo var="x" --><!--#endblock -->'
+
+
+@pytest.mark.parametrize("include", [
+    b'<!--#include virtual="/f/big.html" stub="s" -->',  # larger than an in-memory buffer
+    b'<!--#include virtual="/nope.html" stub="s" -->',
+    b'<!--#include virtual="/raw/nope.html" stub="s" -->',
+    b'<!--#include virtual="/f/empty.html" stub="s" -->',
+    b'<!--#include virtual="/ep/nope.html" stub="s" -->',
+    b'<!--#include virtual="/r302" stub="s" -->',
+    b'<!--#include virtual="/r404" stub="s" -->',
+    b'<!--#include virtual="/r200" stub="s" -->',
+    b'<!--#include virtual="/nope.html" stub="s" wait="yes" --><!--#echo var="x" -->',
+    b'<!--#include virtual="/f/stubecho.html?a=2" -->',
+])
+def test_stubs(pair: tuple[ServerProcess, ServerProcess], include: bytes) -> None:
+    nginx, trinx = pair
+    name = f"/s{next(_names)}.html"
+    page = b'<!--#set var="x" value="X" -->' + STUB + b"A" + include + b"B"
+    for server in pair:
+        (server.prefix / "html" / name[1:]).write_bytes(page)
+    assert body(trinx, name) == body(nginx, name)
