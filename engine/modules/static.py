@@ -63,6 +63,7 @@ def _disable_symlinks(cf: api.ConfContext, cmd: api.Directive, conf: StaticLocCo
         raise cf.error('"from=" cannot be used with "off" parameter')
     conf.disable_symlinks, conf.disable_symlinks_from = mode, from_
 
+
 _NOT_FOUND = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
 # EMLINK and ELOOP: a symlink disable_symlinks refused (nginx's NGX_HAVE_OPENAT cases)
 _FORBIDDEN = (errno.EACCES, errno.EPERM, errno.EMLINK, errno.ELOOP)

@@ -94,7 +94,8 @@ def _raw(target: str, method: str = "GET", host: str = "x") -> bytes:
 LOCS = ["off", "on", "own", "fr", "frl", "frp", "trail", "frall", "rel", "ownfr", "empty",
         "al", "alown"]
 EXTRA = ["/sroot/f.txt", "/srootfr/f.txt", "/idx2/", "/idx3/", "/frall/lf.txt", "/own/ldir?a=1",
-         "/on/ldir?a=1", "/nope/", "/on/real", "/own/real?x"]
+         "/on/ldir?a=1", "/nope/", "/on/real", "/own/real?x",
+         "/off/loopdir/", "/on/loopdir/", "/own/loopdir/", "/off/loopdir"]
 
 
 @pytest.mark.parametrize("target", [f"/{loc}/{p}" for loc in LOCS for p in PATHS] + EXTRA)

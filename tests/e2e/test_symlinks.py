@@ -82,6 +82,8 @@ def build_tree(d: Path, sentinel: Path) -> None:
     for name, target in links.items():
         os.symlink(target, d / name)
     os.symlink("../real/f.txt", d / "dirx" / "l")
+    (d / "loopdir").mkdir()
+    os.symlink("index.html", d / "loopdir" / "index.html")  # an index that loops
     for name in ("lother", "lfother", "lodir", "lofile_other"):
         os.lchown(d / name, OTHER, OTHER)
     for p in (d / "odir", d / "odir" / "f.txt", d / "ofile"):
@@ -164,6 +166,12 @@ def test_index_files(trinx: ServerProcess) -> None:
     # a refused index file stops the search with 403: the next index is not tried
     assert get(trinx, "/idx2/").status == 403
     assert get(trinx, "/idx3/").status == 200  # a missing one is skipped
+
+
+def test_index_symlink_loop_is_403_in_any_mode(trinx: ServerProcess) -> None:
+    for loc in ("off", "on", "own"):
+        assert get(trinx, f"/{loc}/loopdir/").status == 403
+    assert "loopdir" not in trinx.error_log_text()
 
 
 def test_inherited_from_server_and_overridden(trinx: ServerProcess) -> None:
