@@ -60,6 +60,20 @@ from engine.request import Buf as Buf
 from engine.request import FileRef as FileRef
 from engine.request import HeadersOut as HeadersOut
 from engine.request import Request as Request
+from engine.request import parse_uri as parse_uri
+from engine.upstream import TRACK_KEY as UPSTREAM_TRACK
+from engine.upstream import Failure as Failure
+from engine.upstream import Peer as Peer
+from engine.upstream import RoundRobin as RoundRobin
+from engine.upstream import RoundRobinState as RoundRobinState
+from engine.upstream import ServerSpec as ServerSpec
+from engine.upstream import UpstreamConf as UpstreamConf
+from engine.upstream import UpstreamSettings as UpstreamSettings
+from engine.upstream import current_upstream as current_upstream
+from engine.upstream import find_upstream as find_upstream
+from engine.upstream import implicit_upstream as implicit_upstream
+from engine.upstream import run_upstream as run_upstream
+from engine.upstream import runtime_upstream as runtime_upstream
 from engine.safe_open import OpenError as OpenError
 from engine.safe_open import Symlinks as Symlinks
 from engine.safe_open import file_info as file_info
@@ -90,6 +104,9 @@ __all__ = [
     "set_types", "type_matches",
     "DECLINED", "DONE", "ERROR", "OK", "Buf", "FileRef", "HeadersOut", "Request", "escape_uri",
     "http_date", "ComplexValue", "SR_BACKGROUND", "SR_INPLACE", "SR_MEMORY", "OutputSlot",
-    "SubrequestError", "variable", "reserve_output", "subrequest", "wait_subrequest", "wait_subrequests",
+    "SubrequestError", "variable", "reserve_output", "parse_uri", "UPSTREAM_TRACK", "Failure",
+    "Peer", "RoundRobin", "RoundRobinState", "ServerSpec", "UpstreamConf", "UpstreamSettings",
+    "current_upstream", "find_upstream", "implicit_upstream", "run_upstream",
+    "runtime_upstream", "subrequest", "wait_subrequest", "wait_subrequests",
     "OpenError", "Symlinks", "file_info", "open_file", "symlinks_from",
 ]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from engine.cycle import Cycle, ServerConf
     from engine.locations import Location
 
-__all__ = ["Request", "HeadersOut", "Buf", "FileRef", "BadRequest", "parse_target",
+__all__ = ["Request", "HeadersOut", "Buf", "FileRef", "BadRequest", "parse_target", "parse_uri",
            "split_exten", "OK", "DECLINED", "DONE", "ERROR"]
 
 # handler return codes (nginx's NGX_OK / NGX_DECLINED / NGX_DONE / NGX_ERROR)
@@ -106,6 +106,14 @@ def _normalise(path: str, merge_slashes: bool) -> str:
             continue
         out.append(seg)
     return "/" + "/".join(out)
+
+
+def parse_uri(target: str) -> tuple[str, str]:
+    """``parse_target`` for module code: (decoded URI, args), ValueError if unsafe/invalid."""
+    try:
+        return parse_target(target)
+    except BadRequest as e:
+        raise ValueError(str(e)) from None
 
 
 def split_exten(uri: str) -> str:

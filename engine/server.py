@@ -90,7 +90,9 @@ class RequestBody:
                 if limit and self.received > limit and not discard:  # type: ignore
                     raise BadRequest("client intended to send too large chunked body", 413)
                 return bytes(event.data)
-            if isinstance(event, h11.EndOfMessage):
+            if isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
+                # PAUSED: the request asked to switch protocols (Upgrade), which trinx
+                # never does; its body, if any, has ended all the same
                 self.done = True
                 return None
 
@@ -347,7 +349,7 @@ class HttpConnection:
                         break
             except h11.RemoteProtocolError:
                 return False
-        if h.their_state is h11.DONE:
+        if h.their_state is h11.DONE or h.their_state is h11.MIGHT_SWITCH_PROTOCOL:
             return True
         body = r.body
         try:

@@ -12,6 +12,7 @@ from engine.http import HEADER_FILTER, WRITE_FILTER
 from engine.http_core import CORE, HTTP_CORE
 from engine.module import Module
 from engine.modules import index, static
+from engine.upstream import UPSTREAM
 
 __all__ = ["builtin_modules", "module_names"]
 
@@ -32,7 +33,7 @@ def builtin_modules() -> list[Module]:
         *_optional("engine.modules.access"),
         *_optional("engine.modules.auth_request"),
         *_optional("engine.modules.mirror"),
-        *_optional("engine.modules.upstream"),
+        UPSTREAM,
         *_optional("engine.modules.proxy"),
         *_optional("engine.modules.memcached"),
         *_optional("engine.modules.upstream_hash"),

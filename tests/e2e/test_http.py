@@ -313,3 +313,13 @@ def test_error_log_mentions_bad_requests(trinx: ServerProcess, tmp_path: Path) -
             return
         time.sleep(0.05)
     raise AssertionError(trinx.error_log_text()[-2000:])
+
+
+def test_upgrade_request_is_answered_and_the_connection_goes_on(trinx: ServerProcess) -> None:
+    # h11 pauses after a request asking to switch protocols; trinx never switches, answers
+    # normally and keeps reading (this spun the CPU before: a one-request denial of service)
+    raw = (b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+           b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    responses = all_responses(trinx, raw)
+    assert [r.status for r in responses] == [200, 200]
+    assert_still_serving(trinx)

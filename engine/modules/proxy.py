@@ -1,0 +1,547 @@
+"""``proxy`` (``ngx_http_proxy_module``): HTTP/1.x to an upstream group or a host:port URL.
+
+Directives: ``proxy_pass``, ``proxy_set_header``, ``proxy_http_version``,
+``proxy_pass_request_headers``, ``proxy_pass_request_body``, ``proxy_connect_timeout``,
+``proxy_send_timeout``, ``proxy_read_timeout``, ``proxy_next_upstream``,
+``proxy_next_upstream_tries``, ``proxy_next_upstream_timeout``, ``proxy_intercept_errors``,
+``proxy_force_ranges``, ``proxy_hide_header``, ``proxy_pass_header``,
+``proxy_ignore_headers``, ``proxy_redirect`` (``default`` and ``off``); ``proxy_buffering``,
+``proxy_buffer_size``, ``proxy_buffers``, ``proxy_busy_buffers_size``,
+``proxy_request_buffering`` are accepted (trinx streams the response with backpressure).
+Variables: ``$proxy_host``, ``$proxy_port``, ``$proxy_add_x_forwarded_for``,
+``$upstream_addr``, ``$upstream_status``, ``$upstream_response_time``.
+
+The request line and headers follow reference/upstream.md §1-§2 (URI forms A-E, header
+order: ``proxy_set_header`` ones, then the defaults, then the client's).  The client body is
+read first, into memory up to 16 KiB and a temporary file beyond (nginx's request
+buffering), so a retry can send it again.  Responses are parsed by h11 (client side):
+status line and headers, chunked or length-delimited or close-delimited bodies; an invalid
+header is a 502.  ``X-Accel-Redirect`` becomes an internal redirect.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import h11
+
+from engine import api
+
+__all__ = ["MODULE"]
+
+_HIDDEN = frozenset({"date", "server", "x-pad", "x-accel-expires", "x-accel-redirect",
+                     "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset",
+                     "connection", "keep-alive", "transfer-encoding", "content-length",
+                     "content-type", "last-modified", "etag", "location"})
+_SKIP_CLIENT = frozenset({"host", "connection", "content-length", "transfer-encoding", "te",
+                          "keep-alive", "expect", "upgrade"})
+_KEEP_ON_ACCEL = ("content-type", "set-cookie", "content-disposition", "cache-control",
+                  "expires", "accept-ranges")
+_NEXT = ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503",
+         "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off", "updating")
+
+
+@dataclass
+class ProxyPass:
+    """A compiled ``proxy_pass`` URL."""
+
+    url: api.ComplexValue | None  # with variables: evaluated per request
+    host: str = ""  # host[:port] as written, or the upstream name
+    port: int = 80
+    uri: str | None = None  # the URI part, None when absent
+    upstream: Any = None  # UpstreamConf, resolved at the end of configuration
+    loc_name: str = ""
+
+
+@dataclass
+class ProxyLocConf:
+    proxy: ProxyPass | None | api.Unset = api.UNSET
+    set_headers: list[tuple[str, api.ComplexValue]] | api.Unset = api.UNSET
+    http_version: str | api.Unset = api.UNSET
+    pass_request_headers: bool | api.Unset = api.UNSET
+    pass_request_body: bool | api.Unset = api.UNSET
+    connect_timeout: int | api.Unset = api.UNSET
+    send_timeout: int | api.Unset = api.UNSET
+    read_timeout: int | api.Unset = api.UNSET
+    next_upstream: frozenset[str] | api.Unset = api.UNSET
+    next_upstream_tries: int | api.Unset = api.UNSET
+    next_upstream_timeout: int | api.Unset = api.UNSET
+    intercept_errors: bool | api.Unset = api.UNSET
+    force_ranges: bool | api.Unset = api.UNSET
+    hide_headers: frozenset[str] | api.Unset = api.UNSET
+    pass_headers: frozenset[str] | api.Unset = api.UNSET
+    ignore_headers: frozenset[str] | api.Unset = api.UNSET
+    redirect: bool | api.Unset = api.UNSET
+    accepted: str | api.Unset = api.UNSET
+
+    def merge(self, parent: "ProxyLocConf") -> None:
+        self.proxy = api.inherit(self.proxy, None, None)  # a content handler: not inherited
+        self.set_headers = api.inherit(self.set_headers, parent.set_headers, [])
+        self.http_version = api.inherit(self.http_version, parent.http_version, "1.0")
+        self.pass_request_headers = api.inherit(self.pass_request_headers,
+                                                parent.pass_request_headers, True)
+        self.pass_request_body = api.inherit(self.pass_request_body,
+                                             parent.pass_request_body, True)
+        for attr in ("connect_timeout", "send_timeout", "read_timeout"):
+            setattr(self, attr, api.inherit(getattr(self, attr), getattr(parent, attr), 60000))
+        self.next_upstream = api.inherit(self.next_upstream, parent.next_upstream,
+                                         frozenset(["error", "timeout"]))
+        self.next_upstream_tries = api.inherit(self.next_upstream_tries,
+                                               parent.next_upstream_tries, 0)
+        self.next_upstream_timeout = api.inherit(self.next_upstream_timeout,
+                                                 parent.next_upstream_timeout, 0)
+        self.intercept_errors = api.inherit(self.intercept_errors, parent.intercept_errors,
+                                            False)
+        self.force_ranges = api.inherit(self.force_ranges, parent.force_ranges, False)
+        self.hide_headers = api.inherit(self.hide_headers, parent.hide_headers, frozenset())
+        self.pass_headers = api.inherit(self.pass_headers, parent.pass_headers, frozenset())
+        self.ignore_headers = api.inherit(self.ignore_headers, parent.ignore_headers,
+                                          frozenset())
+        self.redirect = api.inherit(self.redirect, parent.redirect, True)
+        self.accepted = api.inherit(self.accepted, parent.accepted, "")
+
+
+# --- the protocol object ----------------------------------------------------------------------
+
+class HttpProxy:
+    """One proxied request: nginx's proxy callbacks over an h11 client connection."""
+
+    def __init__(self, r: api.Request, conf: ProxyLocConf, pp: ProxyPass, host: str,
+                 uri: str, body: Any, body_len: int) -> None:
+        self.r, self.conf, self.pp = r, conf, pp
+        self.host, self.uri = host, uri
+        self.body, self.body_len = body, body_len
+        self.h = h11.Connection(h11.CLIENT)
+        self.response: h11.Response | None = None
+        self.request_bytes = b""
+
+    def create_request(self, r: api.Request) -> bytes:
+        if self.request_bytes:
+            self._tell_h11()
+            return self.request_bytes
+        conf = self.conf
+        version = conf.http_version
+        lines = [f"{r.method} {self.uri} HTTP/{version}\r\n"]
+        names: set[str] = set()
+        for name, cv in conf.set_headers:  # type: ignore[union-attr]
+            names.add(name.lower())
+            value = cv.evaluate(r)
+            if value:
+                lines.append(f"{name}: {value}\r\n")
+        if "host" not in names:
+            lines.append(f"Host: {self.host}\r\n")
+        if "connection" not in names:
+            lines.append("Connection: close\r\n")
+        if self.body is not None and "content-length" not in names:
+            lines.append(f"Content-Length: {self.body_len}\r\n")
+        if conf.pass_request_headers:
+            for name, value in r.headers_in:
+                if name not in names and name not in _SKIP_CLIENT:
+                    lines.append(f"{_original_case(r, name)}: {value}\r\n")
+        lines.append("\r\n")
+        self.request_bytes = "".join(lines).encode("latin-1", "replace")
+        self.close = "connection" not in names or any(
+            n.lower() == "connection" and cv.evaluate(r).lower() == "close"
+            for n, cv in conf.set_headers)  # type: ignore[union-attr]
+        self._tell_h11()
+        return self.request_bytes
+
+    def _tell_h11(self) -> None:
+        self.h = h11.Connection(h11.CLIENT)
+        headers = [("host", "x")]
+        if self.close or self.conf.http_version == "1.0":
+            headers.append(("connection", "close"))
+        self.h.send(h11.Request(method=self.r.method, target="/", headers=headers))
+        self.h.send(h11.EndOfMessage())
+        self.response = None
+
+    def reinit_request(self) -> None:
+        self.response = None
+
+    async def send_body(self, stream: Any) -> None:
+        if self.body is None:
+            return
+        self.body.seek(0)
+        while chunk := self.body.read(65536):
+            await stream.send_all(chunk)
+
+    def process_header(self, data: bytes) -> int | None:
+        if not data:
+            return None
+        self.h.receive_data(data)
+        while True:
+            try:
+                event = self.h.next_event()
+            except h11.RemoteProtocolError as e:
+                raise ValueError(str(e)) from None
+            if event is h11.NEED_DATA:
+                return None
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.Response):
+                self.response = event
+                return event.status_code  # type: ignore[no-any-return]
+            raise ValueError("unexpected event")
+
+    def start_body(self, r: api.Request) -> int:
+        resp = self.response
+        assert resp is not None
+        conf = self.conf
+        ho = r.headers_out
+        if conf.intercept_errors and resp.status_code >= 300 and _has_error_page(
+                r, resp.status_code):
+            return resp.status_code  # the error_page answers; the backend's headers go
+        ho.status = resp.status_code
+        ho.status_line = None
+        hide = (_HIDDEN | conf.hide_headers) - conf.pass_headers  # type: ignore[operator]
+        accel = None
+        for raw_name, raw_value in resp.headers.raw_items():
+            name = raw_name.decode("latin-1")
+            value = raw_value.decode("latin-1")
+            low = name.lower()
+            if low == "x-accel-redirect" and "X-Accel-Redirect" not in conf.ignore_headers:  # type: ignore
+                accel = value
+            if low == "content-type":
+                ho.content_type = value
+            elif low == "content-length" and value.isdigit():
+                ho.content_length = int(value)
+            elif low == "last-modified":
+                ho.last_modified = _http_time(value)
+            elif low == "etag":
+                ho.etag = value
+            elif low == "location":
+                ho.location = self._redirect(value) if conf.redirect else value
+            elif low not in hide:
+                ho.add(name, value)
+        if r.method == "HEAD" or resp.status_code in (204, 304):
+            ho.content_length = ho.content_length if r.method == "HEAD" else -1
+        if accel is not None:
+            return self._accel_redirect(r, accel)
+        if conf.force_ranges:
+            r.allow_ranges = True
+        return api.send_header(r)
+
+    def _redirect(self, value: str) -> str:
+        """``proxy_redirect default``: the proxy_pass URL becomes the location's prefix."""
+        pp = self.pp
+        prefix = f"http://{self.host}"
+        if pp.uri is not None:
+            prefix += pp.uri
+            return pp.loc_name + value[len(prefix):] if value.startswith(prefix) else value
+        return value[len(prefix):] if value.startswith(prefix + "/") else value
+
+    def _accel_redirect(self, r: api.Request, target: str) -> int:
+        kept = [(n, v) for n, v in r.headers_out.headers if n.lower() in _KEEP_ON_ACCEL]
+        ct = r.headers_out.content_type
+        r.headers_out = api.HeadersOut()
+        r.headers_out.content_type = ct
+        r.headers_out.headers = [[n, v] for n, v in kept]
+        self.accel = target
+        return ACCEL
+
+    def input_filter(self, data: bytes | None) -> tuple[list[bytes], bool]:
+        if data is not None:
+            self.h.receive_data(data)
+        chunks: list[bytes] = []
+        while True:
+            try:
+                event = self.h.next_event()
+            except h11.RemoteProtocolError as e:
+                if not data:
+                    return chunks, False  # the body ended early: the driver reports it
+                raise ValueError(str(e)) from None
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return chunks, False
+            if isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                return chunks, True
+
+    def keepalive(self) -> bool:
+        return self.h.our_state is h11.DONE and self.h.their_state is h11.DONE
+
+
+ACCEL = -100  # start_body's "internal redirect instead" code
+
+
+def _original_case(r: api.Request, name: str) -> str:
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-")) \
+        if name.islower() else name
+
+
+def _http_time(value: str) -> int:
+    from parsers.httpdate import parse_http_date
+
+    t = parse_http_date(value.encode("latin-1", "replace"))
+    return -1 if t is None else t
+
+
+def _has_error_page(r: api.Request, status: int) -> bool:
+    pages = api.core_loc_conf(r).error_pages or []
+    return any(status in page.codes for page in pages)
+
+
+# --- the handler ------------------------------------------------------------------------------
+
+async def proxy_handler(r: api.Request) -> int:
+    conf: ProxyLocConf = MODULE.loc(r)
+    pp: ProxyPass = conf.proxy  # type: ignore[assignment]
+    us, host, uri = await _target(r, pp)
+    if us is None:
+        return 502
+    body, body_len = await _read_body(r, conf)
+    proto = HttpProxy(r, conf, pp, host, uri, body, body_len)
+    settings = api.UpstreamSettings(
+        connect_timeout=conf.connect_timeout / 1000,  # type: ignore[operator]
+        send_timeout=conf.send_timeout / 1000,  # type: ignore[operator]
+        read_timeout=conf.read_timeout / 1000,  # type: ignore[operator]
+        next_upstream=conf.next_upstream,  # type: ignore[arg-type]
+        tries=conf.next_upstream_tries,  # type: ignore[arg-type]
+        timeout=conf.next_upstream_timeout / 1000,  # type: ignore[operator]
+        url=uri)
+    try:
+        rc = await api.run_upstream(r, us, proto, settings)
+    finally:
+        if body is not None:
+            body.close()
+    if rc == ACCEL:
+        return await _follow_accel(r, proto.accel)
+    return rc
+
+
+async def _follow_accel(r: api.Request, target: str) -> int:
+    if target.startswith("@"):
+        return await api.named_location(r, target)
+    path, _, args = target.partition("?")
+    try:
+        uri, _ = api.parse_uri(path)
+    except ValueError:
+        return 404
+    if r.method != "HEAD":
+        r.method = "GET"
+    return await api.internal_redirect(r, uri, args)
+
+
+async def _target(r: api.Request, pp: ProxyPass) -> tuple[Any, str, str]:
+    """The group, the Host header value ($proxy_host) and the request-line URI."""
+    if pp.url is None:
+        return pp.upstream, pp.host, _uri(r, pp)
+    url = pp.url.evaluate(r)
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "http":
+        api.log_error(r, logging.ERROR, f'invalid URL prefix in "{url}"')
+        return None, "", ""
+    slash = rest.find("/")
+    hostport, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+    us = api.find_upstream(r.cycle, hostport)
+    if us is None:
+        host, _, port = hostport.rpartition(":")
+        if not host or not port.isdigit():
+            host, port = hostport, "80"
+        try:
+            us = await api.runtime_upstream(host, int(port))
+        except OSError:
+            api.log_error(r, logging.ERROR, f'no resolver defined to resolve {host}')
+            return None, "", ""
+    if path:
+        return us, hostport, path
+    return us, hostport, _uri(r, ProxyPass(url=None, uri=None))
+
+
+def _uri(r: api.Request, pp: ProxyPass) -> str:
+    unchanged = r is r.main and not r.internal and _same_uri(r)
+    if pp.uri is None:
+        if unchanged:
+            return r.request_uri  # case A: the client's request-target as received
+        return api.escape_uri(r.uri) + ("?" + r.args if r.args else "")
+    if r.uri.startswith(pp.loc_name):
+        rest = api.escape_uri(r.uri[len(pp.loc_name):])
+        return pp.uri + rest + ("?" + r.args if r.args else "")
+    return api.escape_uri(r.uri) + ("?" + r.args if r.args else "")
+
+
+def _same_uri(r: api.Request) -> bool:
+    try:
+        uri, args = api.parse_uri(r.request_uri)
+    except ValueError:
+        return False
+    return uri == r.uri and args == r.args
+
+
+async def _read_body(r: api.Request, conf: ProxyLocConf) -> tuple[Any, int]:
+    """The client body, spooled (nginx's proxy_request_buffering), or (None, 0)."""
+    headers = r.headers
+    if not conf.pass_request_body or r.body is None or (
+            "content-length" not in headers and "transfer-encoding" not in headers):
+        return None, 0
+    spool = tempfile.SpooledTemporaryFile(max_size=16384)
+    size = 0
+    while (chunk := await r.body.read()) is not None:
+        spool.write(chunk)
+        size += len(chunk)
+    return spool, size
+
+
+# --- directives -------------------------------------------------------------------------------
+
+def _proxy_pass(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
+    if conf.proxy is not api.UNSET:
+        raise cf.error('"proxy_pass" directive is duplicate')
+    url = cf.args[1]
+    loc = cf.location
+    loc_name = loc.name if loc is not None else ""
+    if "$" in url:
+        conf.proxy = ProxyPass(url=cf.compile(url), loc_name=loc_name)
+        api.set_content_handler(cf, proxy_handler)
+        return
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise cf.error(f'invalid URL prefix in "{url}"')
+    if scheme.lower() != "http":
+        raise cf.error(f'invalid URL prefix in "{url}"' if scheme.lower() != "https" else
+                       '"https" in "proxy_pass" is not supported by trinx')
+    slash = rest.find("/")
+    hostport, uri = (rest, None) if slash < 0 else (rest[:slash], rest[slash:])
+    if uri is not None and (loc is None or loc.kind in (
+            api.LocKind.REGEX, api.LocKind.REGEX_I, api.LocKind.NAMED, api.LocKind.IF)):
+        raise cf.error('"proxy_pass" cannot have URI part in location given by regular '
+                       'expression, or inside named location, or inside "if" statement, or '
+                       'inside "limit_except" block')
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        host, port = hostport, "80"
+    pp = ProxyPass(url=None, host=hostport, port=int(port), uri=uri, loc_name=loc_name)
+    conf.proxy = pp
+    api.set_content_handler(cf, proxy_handler)
+    # upstream blocks may come later in the file: bound at the end of configuration
+    cf.cycle.main_conf[MODULE].pending.append((pp, host, int(port), cf.file, cf.line))
+
+
+@dataclass
+class ProxyMainConf:
+    pending: list[tuple[ProxyPass, str, int, Any, Any]] = field(default_factory=list)
+
+    def merge(self, parent: Any) -> None:
+        pass
+
+
+def _resolve_pending(cf: api.ConfContext) -> None:
+    """Bind every proxy_pass of this cycle to its upstream block, or an implicit group."""
+    for pp, host, port, file, line in cf.cycle.main_conf[MODULE].pending:
+        us = api.find_upstream(cf.cycle, pp.host)
+        if us is None:
+            try:
+                us = api.implicit_upstream(cf, host, port)
+            except api.ConfigError as e:
+                raise api.ConfigError(e.message, file, line) from None
+        pp.upstream = us
+
+
+def _set_header(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
+    if conf.set_headers is api.UNSET:
+        conf.set_headers = []
+    conf.set_headers.append((cf.args[1], cf.compile(cf.args[2])))  # type: ignore[union-attr]
+
+
+def _http_version(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
+    if cf.args[1] not in ("1.0", "1.1"):
+        raise cf.error(f'invalid value "{cf.args[1]}" in "{cmd.name}" directive, '
+                       'it must be "1.0" or "1.1"')
+    conf.http_version = cf.args[1]
+
+
+def _next_upstream(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
+    for word in cf.args[1:]:
+        if word not in _NEXT:
+            raise cf.error(f'invalid value "{word}"')
+    if "off" in cf.args[1:] and len(cf.args) > 2:
+        raise cf.error(f'invalid value "off"')
+    conf.next_upstream = frozenset(cf.args[1:])
+
+
+def _name_set(attr: str) -> Any:
+    def setter(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
+        current = getattr(conf, attr)
+        base = set() if current is api.UNSET else set(current)
+        words = cf.args[1:] if attr == "ignore_headers" else [w.lower() for w in cf.args[1:]]
+        setattr(conf, attr, frozenset(base | set(words)))
+    return setter
+
+
+def _redirect(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
+    if cf.args[1] not in ("default", "off") or len(cf.args) > 2:
+        raise cf.error('"proxy_redirect" with replacement strings is not supported by trinx')
+    conf.redirect = cf.args[1] == "default"
+
+
+def _accept(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
+    pass
+
+
+def _variables(cf: api.ConfContext) -> None:
+    def track(attr: str) -> Any:
+        def get(r: api.Request) -> str | None:
+            t = r.ctx.get(api.UPSTREAM_TRACK)
+            return ", ".join(getattr(t, attr)) if t is not None else None
+        return get
+
+    def proxy_host(r: api.Request) -> str | None:
+        pp = MODULE.loc(r).proxy
+        return pp.host if pp else None
+
+    def proxy_port(r: api.Request) -> str | None:
+        pp = MODULE.loc(r).proxy
+        return str(pp.port) if pp else None
+
+    def xff(r: api.Request) -> str:
+        prior = r.headers.get("x-forwarded-for")
+        return f"{prior}, {r.conn.remote_addr}" if prior else r.conn.remote_addr
+
+    cf.add_variable("upstream_addr", track("addrs"))
+    cf.add_variable("upstream_status", track("statuses"))
+    cf.add_variable("upstream_response_time", track("times"))
+    cf.add_variable("proxy_host", proxy_host)
+    cf.add_variable("proxy_port", proxy_port)
+    cf.add_variable("proxy_add_x_forwarded_for", xff)
+
+
+_HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC
+_D = api.Directive
+
+MODULE = api.Module(
+    name="http_proxy",
+    directives=[
+        _D("proxy_pass", api.Ctx.LOC | api.Ctx.LIF, api.Args.TAKE1, _proxy_pass),
+        _D("proxy_set_header", _HSL, api.Args.TAKE2, _set_header),
+        _D("proxy_http_version", _HSL, api.Args.TAKE1, _http_version),
+        _D("proxy_pass_request_headers", _HSL, api.Args.FLAG,
+           api.set_flag("pass_request_headers")),
+        _D("proxy_pass_request_body", _HSL, api.Args.FLAG, api.set_flag("pass_request_body")),
+        _D("proxy_connect_timeout", _HSL, api.Args.TAKE1, api.set_msec("connect_timeout")),
+        _D("proxy_send_timeout", _HSL, api.Args.TAKE1, api.set_msec("send_timeout")),
+        _D("proxy_read_timeout", _HSL, api.Args.TAKE1, api.set_msec("read_timeout")),
+        _D("proxy_next_upstream", _HSL, api.Args.ONE_MORE, _next_upstream),
+        _D("proxy_next_upstream_tries", _HSL, api.Args.TAKE1,
+           api.set_num("next_upstream_tries")),
+        _D("proxy_next_upstream_timeout", _HSL, api.Args.TAKE1,
+           api.set_msec("next_upstream_timeout")),
+        _D("proxy_intercept_errors", _HSL, api.Args.FLAG, api.set_flag("intercept_errors")),
+        _D("proxy_force_ranges", _HSL, api.Args.FLAG, api.set_flag("force_ranges")),
+        _D("proxy_hide_header", _HSL, api.Args.TAKE1, _name_set("hide_headers")),
+        _D("proxy_pass_header", _HSL, api.Args.TAKE1, _name_set("pass_headers")),
+        _D("proxy_ignore_headers", _HSL, api.Args.ONE_MORE, _name_set("ignore_headers")),
+        _D("proxy_redirect", _HSL, api.Args.TAKE12, _redirect),
+        _D("proxy_buffering", _HSL, api.Args.FLAG, _accept),
+        _D("proxy_request_buffering", _HSL, api.Args.FLAG, _accept),
+        _D("proxy_buffer_size", _HSL, api.Args.TAKE1, _accept),
+        _D("proxy_buffers", _HSL, api.Args.TAKE2, _accept),
+        _D("proxy_busy_buffers_size", _HSL, api.Args.TAKE1, _accept),
+    ],
+    main_conf=ProxyMainConf,
+    loc_conf=ProxyLocConf,
+    preconfiguration=_variables,
+    postconfiguration=_resolve_pending,
+)

@@ -1,0 +1,665 @@
+"""Upstreams: groups of servers, the peer API with smooth weighted round robin, a keepalive
+pool, and the protocol-agnostic request driver that proxy (and memcached) run on.
+
+Theory of operation
+-------------------
+``upstream name { server ...; keepalive N; }`` blocks (module ``UPSTREAM``) and the implicit
+groups that ``proxy_pass http://host:port`` makes are ``UpstreamConf`` objects.  A balancer
+(nginx's six pieces, reference/upstream.md §5-§7) is registered on the group: ``flags``
+(legal ``server`` parameters), ``init_upstream`` once per config, ``init_peer`` once per
+request giving a ``PeerState`` with ``tries``, ``get()`` and ``free(peer, failed)``.
+``RoundRobin`` is nginx's smooth weighted algorithm with backup servers, ``down``,
+``max_fails``/``fail_timeout`` and ``max_conns``; other balancers reuse its peer state.
+
+``run_upstream`` drives one request through a ``Protocol`` object shaped like nginx's
+callbacks: ``create_request`` (bytes to send), ``reinit_request`` (before a retry),
+``process_header`` (fed bytes as they come; resumable), ``start_body``/``input_filter``
+(body bytes to buffers), ``finalize_request``.  Each attempt: the balancer picks a peer, a
+cached keepalive connection to it is reused or a new one opened (``*_connect_timeout``),
+the request is sent (``*_send_timeout``) and the header read (``*_read_timeout`` per
+read).  Failures before the header reached the client are retried on the next peer as
+``*_next_upstream`` allows (bounded by tries and ``*_next_upstream_timeout``), else they
+end as 502 or 504 with nginx's log lines.  The body streams to ``api.output`` with
+backpressure; a failure there ends the client response as failed (never a short body
+passed off as complete).  A connection goes back to the pool only after a complete
+response; a cancelled request closes it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol as TypingProtocol
+
+import trio
+
+from engine.cycle import ConfContext
+from engine.http import log_error, output
+from engine.module import Args, ConfLevel, Ctx, Directive, Module, parse_time
+from engine.request import ERROR, OK, Buf, Request
+
+__all__ = ["ServerSpec", "Peer", "UpstreamConf", "Balancer", "PeerState", "RoundRobin",
+           "RoundRobinState", "UPSTREAM", "current_upstream", "find_upstream",
+           "implicit_upstream", "run_upstream", "UpstreamSettings", "NEED_MORE",
+           "UpstreamProtocol", "Failure", "runtime_upstream", "TRACK_KEY"]
+
+NEED_MORE = None
+
+
+@dataclass
+class ServerSpec:
+    """One ``server`` line of an upstream block."""
+
+    name: str
+    addrs: list[tuple[str, int]]
+    weight: int = 1
+    max_fails: int = 1
+    fail_timeout: float = 10.0
+    backup: bool = False
+    down: bool = False
+    max_conns: int = 0
+
+
+class Peer:
+    """One address of a server and its runtime state (``ngx_http_upstream_rr_peer_t``)."""
+
+    __slots__ = ("name", "sockaddr", "server", "weight", "effective_weight", "current_weight",
+                 "conns", "max_conns", "fails", "max_fails", "fail_timeout", "accessed",
+                 "checked", "down")
+
+    def __init__(self, spec: ServerSpec, addr: tuple[str, int]) -> None:
+        self.name = f"{addr[0]}:{addr[1]}" if ":" not in addr[0] else f"[{addr[0]}]:{addr[1]}"
+        self.sockaddr = addr
+        self.server = spec.name
+        self.weight = self.effective_weight = spec.weight
+        self.current_weight = 0
+        self.conns = 0
+        self.max_conns = spec.max_conns
+        self.fails = 0
+        self.max_fails = spec.max_fails
+        self.fail_timeout = spec.fail_timeout
+        self.accessed = 0.0
+        self.checked = 0.0
+        self.down = spec.down
+
+    def available(self, now: float) -> bool:
+        if self.down or (self.max_conns and self.conns >= self.max_conns):
+            return False
+        return not (self.max_fails and self.fails >= self.max_fails
+                    and now - self.checked <= self.fail_timeout)
+
+
+class PeerState(TypingProtocol):
+    tries: int
+
+    def get(self) -> Peer | None: ...
+
+    def free(self, peer: Peer, failed: bool) -> None: ...
+
+
+class Balancer(TypingProtocol):
+    name: str
+    flags: frozenset[str]
+
+    def init_upstream(self, cf: ConfContext, us: "UpstreamConf") -> None: ...
+
+    def init_peer(self, r: Request, us: "UpstreamConf") -> PeerState: ...
+
+
+@dataclass
+class UpstreamConf:
+    """An ``upstream`` block, or the implicit group of a ``proxy_pass host:port``."""
+
+    name: str
+    file: str = ""
+    line: int = 0
+    servers: list[ServerSpec] = field(default_factory=list)
+    balancer: Any = None
+    flags: frozenset[str] = frozenset(["weight", "max_fails", "fail_timeout", "backup",
+                                       "down", "max_conns"])
+    implicit: bool = False
+    keepalive: int = 0
+    keepalive_timeout: float = 60.0
+    keepalive_requests: int = 1000
+    data: Any = None
+    pool: list[Any] = field(default_factory=list)  # idle connections, oldest first
+
+
+# --- round robin ----------------------------------------------------------------------------
+
+class RRPeers:
+    __slots__ = ("primary", "backup", "single")
+
+    def __init__(self, primary: list[Peer], backup: list[Peer]) -> None:
+        self.primary, self.backup = primary, backup
+        self.single = len(primary) == 1 and not backup
+
+
+class RoundRobin:
+    """nginx's default balancer (``ngx_http_upstream_round_robin``)."""
+
+    name = "round_robin"
+    flags = frozenset(["weight", "max_fails", "fail_timeout", "backup", "down", "max_conns"])
+
+    def init_upstream(self, cf: ConfContext | None, us: UpstreamConf) -> None:
+        primary, backup = [], []
+        for spec in us.servers:
+            for addr in spec.addrs:
+                (backup if spec.backup else primary).append(Peer(spec, addr))
+        us.data = RRPeers(primary, backup)
+
+    def init_peer(self, r: Request, us: UpstreamConf) -> "RoundRobinState":
+        return RoundRobinState(us.data)
+
+
+class RoundRobinState:
+    """Per request: the peers tried, and whether the backups are in use."""
+
+    __slots__ = ("peers", "tried", "backup", "tries")
+
+    def __init__(self, peers: RRPeers) -> None:
+        self.peers = peers
+        self.tried: set[int] = set()
+        self.backup = False
+        self.tries = sum(1 for p in peers.primary + peers.backup if not p.down)
+
+    def get(self) -> Peer | None:
+        now = time.monotonic()
+        data = self.peers
+        if data.single:
+            p = data.primary[0]
+            if p.down or (p.max_conns and p.conns >= p.max_conns):
+                return None
+            best: Peer | None = p
+        else:
+            best = self._pick(data.backup if self.backup else data.primary, now)
+            if best is None and not self.backup and data.backup:
+                self.backup, self.tried = True, set()
+                best = self._pick(data.backup, now)
+            if best is None:
+                return None
+        assert best is not None
+        self.tried.add(id(best))
+        best.conns += 1
+        if now - best.checked > best.fail_timeout:
+            best.checked = now
+        return best
+
+    def _pick(self, peers: list[Peer], now: float) -> Peer | None:
+        total, best = 0, None
+        for p in peers:
+            if id(p) in self.tried or not p.available(now):
+                continue
+            p.current_weight += p.effective_weight
+            total += p.effective_weight
+            if p.effective_weight < p.weight:
+                p.effective_weight += 1
+            if best is None or p.current_weight > best.current_weight:
+                best = p
+        if best is not None:
+            best.current_weight -= total
+        return best
+
+    def free(self, peer: Peer, failed: bool) -> None:
+        peer.conns -= 1
+        self.tries -= 1
+        if self.peers.single:
+            return
+        now = time.monotonic()
+        if failed:
+            peer.fails += 1
+            peer.accessed = peer.checked = now
+            if peer.max_fails:
+                peer.effective_weight = max(0, peer.effective_weight
+                                            - peer.weight // peer.max_fails)
+        elif peer.accessed < peer.checked:
+            peer.fails = 0
+
+
+# --- the upstream block -----------------------------------------------------------------------
+
+@dataclass
+class UpstreamMainConf:
+    upstreams: dict[str, UpstreamConf] = field(default_factory=dict)
+    implicit: dict[tuple[str, int], UpstreamConf] = field(default_factory=dict)
+    current: UpstreamConf | None = None
+
+    def merge(self, parent: Any) -> None:
+        pass
+
+
+def current_upstream(cf: ConfContext) -> UpstreamConf:
+    """The ``upstream`` block being parsed (for balancer directives)."""
+    us = cf.cycle.main_conf[UPSTREAM].current
+    if us is None:
+        raise cf.error("not in an upstream block")
+    return us  # type: ignore[no-any-return]
+
+
+def find_upstream(cycle: Any, name: str) -> UpstreamConf | None:
+    return cycle.main_conf[UPSTREAM].upstreams.get(name)  # type: ignore[no-any-return]
+
+
+def implicit_upstream(cf: ConfContext, host: str, port: int) -> UpstreamConf:
+    """The group a ``proxy_pass http://host:port`` makes (resolved now, as nginx)."""
+    umcf: UpstreamMainConf = cf.cycle.main_conf[UPSTREAM]
+    us = umcf.implicit.get((host, port))
+    if us is None:
+        spec = ServerSpec(f"{host}:{port}", _resolve(cf, host, port))
+        us = UpstreamConf(name=f"{host}:{port}", servers=[spec], implicit=True,
+                          balancer=RoundRobin())
+        us.balancer.init_upstream(cf, us)
+        umcf.implicit[(host, port)] = us
+    return us
+
+
+_RUNTIME: dict[tuple[str, int], UpstreamConf] = {}
+
+
+async def runtime_upstream(host: str, port: int) -> UpstreamConf:
+    """The group for a host:port known only at run time (``proxy_pass http://$backend``):
+    resolved by the system resolver, cached for the process.
+
+    Raises:
+        OSError: the name does not resolve.
+    """
+    us = _RUNTIME.get((host, port))
+    if us is None:
+        infos = await trio.socket.getaddrinfo(host.strip("[]"), port,
+                                              type=socket.SOCK_STREAM)
+        addrs = list(dict.fromkeys((str(i[4][0]), int(i[4][1])) for i in infos))
+        us = UpstreamConf(name=f"{host}:{port}", servers=[ServerSpec(f"{host}:{port}", addrs)],
+                          implicit=True, balancer=RoundRobin())
+        us.balancer.init_upstream(None, us)
+        _RUNTIME[(host, port)] = us
+    return us
+
+
+def _resolve(cf: ConfContext, host: str, port: int) -> list[tuple[str, int]]:
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise cf.error(f'host not found in upstream "{host}:{port}"') from None
+    out: list[tuple[str, int]] = []
+    for info in infos:
+        addr = (str(info[4][0]), int(info[4][1]))
+        if addr not in out:
+            out.append(addr)
+    return out
+
+
+def _upstream_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
+    umcf: UpstreamMainConf = cf.cycle.main_conf[UPSTREAM]
+    name = cf.args[1]
+    if name in umcf.upstreams:
+        raise cf.error(f'duplicate upstream "{name}"')
+    us = UpstreamConf(name=name, file=cf.file or "", line=cf.line or 0, balancer=RoundRobin())
+    umcf.upstreams[name] = us
+    umcf.current = us
+    try:
+        cf.parse_block(Ctx.UPS)
+    finally:
+        umcf.current = None
+    if not any(not s.backup for s in us.servers):
+        raise cf.error(f'no servers are inside upstream') if not us.servers else \
+            cf.error(f'no servers in upstream "{name}"')
+    us.balancer.init_upstream(cf, us)
+
+
+def _server(cf: ConfContext, cmd: Directive, conf: Any) -> None:
+    us = current_upstream(cf)
+    address = cf.args[1]
+    spec = ServerSpec(address, [])
+    for word in cf.args[2:]:
+        key, eq, value = word.partition("=")
+        if key not in us.flags and key in ("weight", "max_fails", "fail_timeout", "backup",
+                                           "down", "max_conns"):
+            raise cf.error(f'balancing method does not support parameter "{word}"')
+        if key == "weight" and eq and value.isdigit() and int(value) > 0:
+            spec.weight = int(value)
+        elif key == "max_fails" and eq and value.isdigit():
+            spec.max_fails = int(value)
+        elif key == "max_conns" and eq and value.isdigit():
+            spec.max_conns = int(value)
+        elif key == "fail_timeout" and eq and parse_time(value, is_sec=True) is not None:
+            spec.fail_timeout = parse_time(value, is_sec=True) / 1000  # type: ignore
+        elif word == "backup":
+            spec.backup = True
+        elif word == "down":
+            spec.down = True
+        else:
+            raise cf.error(f'invalid parameter "{word}"')
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        host, port = address, "80"
+    if host.startswith("unix:"):
+        raise cf.error('unix domain sockets are not supported by trinx in "server"')
+    spec.addrs = _resolve(cf, host, int(port))
+    us.servers.append(spec)
+
+
+def _keepalive(cf: ConfContext, cmd: Directive, conf: Any) -> None:
+    us = current_upstream(cf)
+    value = cf.args[1]
+    if cmd.name == "keepalive":
+        if not value.isdigit() or int(value) == 0:
+            raise cf.error(f'invalid value "{value}" in "keepalive" directive')
+        us.keepalive = int(value)
+    elif cmd.name == "keepalive_requests":
+        if not value.isdigit():
+            raise cf.error(f'"{cmd.name}" directive invalid number')
+        us.keepalive_requests = int(value)
+    else:
+        ms = parse_time(value)
+        if ms is None:
+            raise cf.error(f'"{cmd.name}" directive invalid value')
+        if cmd.name == "keepalive_timeout":
+            us.keepalive_timeout = ms / 1000
+
+
+UPSTREAM = Module(
+    name="http_upstream",
+    directives=[
+        Directive("upstream", Ctx.HTTP, Args.TAKE1, _upstream_block, ConfLevel.MAIN,
+                  block=True),
+        Directive("server", Ctx.UPS, Args.ONE_MORE, _server, ConfLevel.MAIN),
+        Directive("keepalive", Ctx.UPS, Args.TAKE1, _keepalive, ConfLevel.MAIN),
+        Directive("keepalive_requests", Ctx.UPS, Args.TAKE1, _keepalive, ConfLevel.MAIN),
+        Directive("keepalive_timeout", Ctx.UPS, Args.TAKE1, _keepalive, ConfLevel.MAIN),
+        Directive("keepalive_time", Ctx.UPS, Args.TAKE1, _keepalive, ConfLevel.MAIN),
+    ],
+    main_conf=UpstreamMainConf,
+)
+
+
+# --- driving a request ------------------------------------------------------------------------
+
+class Failure(Exception):
+    """One attempt failed: ``kind`` is its proxy_next_upstream keyword."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class UpstreamProtocol(TypingProtocol):
+    """What a protocol module (proxy, memcached) gives the driver, per request."""
+
+    def create_request(self, r: Request) -> bytes: ...
+
+    def reinit_request(self) -> None: ...
+
+    def process_header(self, data: bytes) -> int | None: ...
+
+    async def send_body(self, stream: trio.SocketStream) -> None: ...
+
+    def start_body(self, r: Request) -> int: ...
+
+    def input_filter(self, data: bytes | None) -> tuple[list[bytes], bool]:
+        """Body bytes received (b"" at EOF, None: only what is buffered) -> (pieces for
+        the client, whether the body is complete); ValueError on an invalid body."""
+
+    def keepalive(self) -> bool: ...
+
+
+@dataclass
+class UpstreamSettings:
+    """The ``*_connect_timeout`` & co of the protocol module's location (seconds)."""
+
+    connect_timeout: float = 60.0
+    send_timeout: float = 60.0
+    read_timeout: float = 60.0
+    next_upstream: frozenset[str] = frozenset(["error", "timeout"])
+    tries: int = 0
+    timeout: float = 0.0
+    url: str = ""  # for log lines: upstream: "http://127.0.0.1:8081/x"
+
+
+class _Conn:
+    __slots__ = ("stream", "peer_addr", "requests", "idle_since")
+
+    def __init__(self, stream: trio.SocketStream, peer_addr: tuple[str, int]) -> None:
+        self.stream = stream
+        self.peer_addr = peer_addr
+        self.requests = 0
+        self.idle_since = 0.0
+
+
+class UpstreamTrack:
+    """$upstream_addr / $upstream_status / $upstream_response_time of one request."""
+
+    __slots__ = ("addrs", "statuses", "times")
+
+    def __init__(self) -> None:
+        self.addrs: list[str] = []
+        self.statuses: list[str] = []
+        self.times: list[str] = []
+
+
+TRACK_KEY = "upstream_track"
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+
+
+def _take_pooled(us: UpstreamConf, addr: tuple[str, int]) -> _Conn | None:
+    now = time.monotonic()
+    pool = us.pool
+    for i in range(len(pool) - 1, -1, -1):
+        conn = pool[i]
+        if now - conn.idle_since > us.keepalive_timeout:
+            del pool[i]
+            conn.stream.socket.close()
+            continue
+        if conn.peer_addr == addr:
+            del pool[i]
+            return conn  # type: ignore[no-any-return]
+    return None
+
+
+def _give_back(us: UpstreamConf, conn: _Conn) -> None:
+    conn.requests += 1
+    if conn.requests >= us.keepalive_requests:
+        conn.stream.socket.close()
+        return
+    conn.idle_since = time.monotonic()
+    us.pool.append(conn)
+    if len(us.pool) > us.keepalive:
+        old = us.pool.pop(0)
+        old.stream.socket.close()
+
+
+async def _connect(addr: tuple[str, int], timeout: float) -> trio.SocketStream:
+    family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        with trio.fail_after(timeout):
+            await sock.connect(addr)
+    except BaseException:
+        sock.close()
+        raise
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return trio.SocketStream(sock)
+
+
+async def run_upstream(r: Request, us: UpstreamConf, proto: UpstreamProtocol,
+                       s: UpstreamSettings) -> int:
+    """Run ``r`` against group ``us``; returns a handler code (OK, ERROR or a status)."""
+    track: UpstreamTrack = r.ctx.setdefault(TRACK_KEY, UpstreamTrack())
+    state = us.balancer.init_peer(r, us)
+    if s.tries:
+        state.tries = min(state.tries, s.tries)
+    started = time.monotonic()
+    while True:
+        peer = state.get()
+        if peer is None:
+            log_error(r, logging.ERROR, "no live upstreams while connecting to upstream, "
+                                        f'upstream: "{s.url}"')
+            track.addrs.append(us.name)
+            track.statuses.append("502")
+            track.times.append("0.000")
+            return 502
+        track.addrs.append(peer.name)
+        attempt_start = time.monotonic()
+        try:
+            conn, status = await _attempt(r, us, peer, proto, s)
+        except Failure as f:
+            state.free(peer, failed=True)
+            code = 504 if f.kind == "timeout" else 502
+            track.statuses.append(str(code))
+            track.times.append(f"{time.monotonic() - attempt_start:.3f}")
+            where = f'while {_phase(f)}, upstream: "http://{peer.name}{s.url}"'
+            log_error(r, logging.ERROR, f"{f} {where}")
+            _disabled(r, peer, where)
+            if _retry(r, f.kind, state, s, started):
+                proto.reinit_request()
+                continue
+            return code
+        track.statuses.append(str(status))
+        kind = f"http_{status}"
+        if kind in s.next_upstream and status in (500, 502, 503, 504, 429, 403, 404) \
+                and state.tries > 1 and _retry(r, kind, state, s, started):
+            conn.stream.socket.close()
+            state.free(peer, failed=status not in (403, 404))
+            track.times.append(f"{time.monotonic() - attempt_start:.3f}")
+            proto.reinit_request()
+            continue
+        try:
+            return await _body(r, us, conn, proto, s, peer)
+        finally:
+            state.free(peer, failed=False)
+            track.times.append(f"{time.monotonic() - attempt_start:.3f}")
+
+
+def _disabled(r: Request, peer: Peer, where: str) -> None:
+    if peer.max_fails and peer.fails == peer.max_fails and not peer.down:
+        log_error(r, logging.WARNING, f"upstream server temporarily disabled {where}")
+
+
+def _phase(f: Failure) -> str:
+    return getattr(f, "phase", "reading response header from upstream")
+
+
+def _retry(r: Request, kind: str, state: PeerState, s: UpstreamSettings,
+           started: float) -> bool:
+    if kind not in s.next_upstream or "off" in s.next_upstream or state.tries <= 0:
+        return False
+    if r.method not in _IDEMPOTENT and "non_idempotent" not in s.next_upstream:
+        return False
+    return not (s.timeout and time.monotonic() - started >= s.timeout)
+
+
+async def _attempt(r: Request, us: UpstreamConf, peer: Peer, proto: UpstreamProtocol,
+                   s: UpstreamSettings) -> tuple[_Conn, int]:
+    """Connect (or reuse), send the request, read the header; Failure on any error."""
+    conn = _take_pooled(us, peer.sockaddr) if us.keepalive else None
+    reused = conn is not None
+    while True:
+        if conn is None:
+            try:
+                conn = _Conn(await _connect(peer.sockaddr, s.connect_timeout), peer.sockaddr)
+            except trio.TooSlowError:
+                f = Failure("timeout", "upstream timed out (110: Connection timed out)")
+                f.phase = "connecting to upstream"  # type: ignore[attr-defined]
+                raise f from None
+            except OSError as e:
+                f = Failure("error", f"connect() failed ({e.errno}: {os.strerror(e.errno or 0)})")
+                f.phase = "connecting to upstream"  # type: ignore[attr-defined]
+                raise f from None
+        try:
+            status = await _exchange(r, conn, proto, s)
+            return conn, status
+        except Failure:
+            conn.stream.socket.close()
+            if reused:
+                # a cached connection the backend closed meanwhile: not the peer's fault
+                reused, conn = False, None
+                proto.reinit_request()
+                continue
+            raise
+
+
+async def _exchange(r: Request, conn: _Conn, proto: UpstreamProtocol,
+                    s: UpstreamSettings) -> int:
+    stream = conn.stream
+    try:
+        with trio.fail_after(s.send_timeout):
+            await stream.send_all(proto.create_request(r))
+            await proto.send_body(stream)
+    except trio.TooSlowError:
+        f = Failure("timeout", "upstream timed out (110: Connection timed out)")
+        f.phase = "sending request to upstream"  # type: ignore[attr-defined]
+        raise f from None
+    except (trio.BrokenResourceError, OSError) as e:
+        f = Failure("error", f"send() failed ({_errno(e)})")
+        f.phase = "sending request to upstream"  # type: ignore[attr-defined]
+        raise f from None
+    while True:
+        try:
+            with trio.fail_after(s.read_timeout):
+                data = await stream.receive_some(65536)
+        except trio.TooSlowError:
+            raise Failure("timeout", "upstream timed out (110: Connection timed out)") from None
+        except (trio.BrokenResourceError, OSError) as e:
+            raise Failure("error", f"recv() failed ({_errno(e)})") from None
+        try:
+            status = proto.process_header(data)
+        except ValueError:
+            raise Failure("invalid_header", "upstream sent invalid header") from None
+        if status is not None:
+            return status
+        if not data:
+            raise Failure("error", "upstream prematurely closed connection")
+
+
+def _errno(e: BaseException) -> str:
+    cause = e.__cause__ or e
+    if isinstance(cause, OSError) and cause.errno:
+        return f"{cause.errno}: {cause.strerror}"
+    return f"{errno.ECONNRESET}: Connection reset by peer"
+
+
+async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtocol,
+                s: UpstreamSettings, peer: Peer) -> int:
+    """Send the header to the client and stream the body; the connection is pooled or
+    closed before returning (or on cancellation)."""
+    pooled = False
+    try:
+        rc = proto.start_body(r)
+        if rc != OK:
+            return rc
+        chunks, done = proto.input_filter(None)  # what came with the header
+        while True:
+            if chunks:
+                await output(r, [Buf(c) for c in chunks if c])
+            if done:
+                break
+            try:
+                with trio.fail_after(s.read_timeout):
+                    data = await conn.stream.receive_some(65536)
+            except trio.TooSlowError:
+                log_error(r, logging.ERROR, "upstream timed out (110: Connection timed out) "
+                          f'while reading upstream, upstream: "http://{peer.name}{s.url}"')
+                return ERROR
+            except (trio.BrokenResourceError, OSError):
+                data = b""
+            try:
+                chunks, done = proto.input_filter(data)
+            except ValueError:
+                log_error(r, logging.ERROR, "upstream sent invalid body while reading "
+                          f'upstream, upstream: "http://{peer.name}{s.url}"')
+                return ERROR
+            if not data and not done:
+                log_error(r, logging.ERROR, "upstream prematurely closed connection while "
+                          f'reading upstream, upstream: "http://{peer.name}{s.url}"')
+                return ERROR
+        await output(r, [Buf(last=True)])
+        if us.keepalive and proto.keepalive():
+            _give_back(us, conn)
+            pooled = True
+        return OK
+    finally:
+        if not pooled:
+            conn.stream.socket.close()

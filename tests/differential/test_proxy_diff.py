@@ -1,0 +1,177 @@
+"""proxy_pass: trinx against Debian's nginx with the same real backends (tests/backends.py):
+what the backend sees (request line, headers in order, body), what the client gets, the
+round-robin sequence, retries and failures (reference/upstream.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.backends import Backend, dead_port
+from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_response, start_nginx,
+                           start_trinx)
+
+pytestmark = pytest.mark.differential
+
+CONF = """
+events {}
+http {
+    access_log off;
+    upstream rr { server A weight=5; server B; server C; }
+    upstream ka { server A; keepalive 4; }
+    upstream retry { server DEAD; server B; }
+    upstream r500 { server A; server B; server C; }
+    server {
+        listen 127.0.0.1:{port};
+        location /nouri/ { proxy_pass http://A; }
+        location /withuri/ { proxy_pass http://A/dst/; }
+        location /withuri2 { proxy_pass http://A/dst; }
+        location /rootpass/ { proxy_pass http://A/; }
+        location ~ ^/rx/(.*)$ { proxy_pass http://A; }
+        location /rw/ { rewrite ^/rw/(.*)$ /changed/$1 break; proxy_pass http://A/dst/; }
+        location /var/ { set $b A; proxy_pass http://$b/v$uri; }
+        location /var2/ { set $b A; proxy_pass http://$b; }
+        location /hdr/ { proxy_pass http://A/; proxy_set_header X-Real-IP $remote_addr;
+                         proxy_set_header Accept ""; }
+        location /v11/ { proxy_pass http://ka/; proxy_http_version 1.1;
+                         proxy_set_header Connection ""; }
+        location /nohdr/ { proxy_pass http://A/; proxy_pass_request_headers off; }
+        location /nobody/ { proxy_pass http://A/; proxy_pass_request_body off;
+                            proxy_set_header Content-Length ""; }
+        location /rr/ { proxy_pass http://rr/; }
+        location /retry/ { proxy_pass http://retry/; }
+        location /r500/ { proxy_pass http://r500/; proxy_next_upstream error timeout http_500; }
+        location /to/ { proxy_pass http://A/; proxy_read_timeout 1s; }
+        location /dead/ { proxy_pass http://DEAD/; }
+        location /hide/ { proxy_pass http://A/; proxy_hide_header X-Backend; }
+        location /icpt/ { proxy_pass http://A/; proxy_intercept_errors on;
+                          error_page 503 =200 /fallback.txt; }
+        location = /fallback.txt { return 200 "fallback"; }
+        location /static/ { root html; }
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def backends() -> Iterator[tuple[Backend, Backend, Backend]]:
+    with Backend("a") as a, Backend("b") as b, Backend("c") as c:
+        yield a, b, c
+
+
+def _conf(backends: tuple[Backend, Backend, Backend], dead: int) -> str:
+    a, b, c = backends
+    return (CONF.replace("DEAD", f"127.0.0.1:{dead}").replace(" A", " " + a.address)
+            .replace("//A", "//" + a.address).replace(" B", " " + b.address)
+            .replace(" C", " " + c.address))
+
+
+@pytest.fixture(scope="module")
+def pair(backends: tuple[Backend, Backend, Backend], tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    if not NGINX_BIN.exists():
+        pytest.skip(f"{NGINX_BIN} is absent; install nginx-light (./run-tests does)")
+    conf = _conf(backends, dead_port())
+    tmp = tmp_path_factory.mktemp("proxy")
+    files = {"html/static/s.txt": b"static"}
+    nginx = start_nginx(conf, tmp / "nginx", files)
+    trinx = start_trinx(conf, tmp / "trinx", files)
+    yield nginx, trinx
+    trinx.stop()
+    nginx.stop()
+
+
+def exchange(server: ServerProcess, backend: Backend, raw: bytes) -> tuple[object, ...]:
+    before = len(backend.seen)
+    method = raw.split(b" ", 1)[0].decode()
+    r = parse_response(http_request(server.port, raw, timeout=10), method)
+    seen = backend.seen[before:]
+    port = str(backend.port)
+    return (r.status, r.body, r.header("X-Backend"), r.header("Content-Type"),
+            [(s.method, s.target, s.version,
+              [(n, v.replace(port, "PORT")) for n, v in s.headers], s.body) for s in seen])
+
+
+REQUESTS = [
+    b"GET /nouri/a%20b/../c?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /nouri//a/./b%2Fc?x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /withuri/a/b?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /withuri/a%20b/../c%3F?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /withuri//x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /withuri2/a/b?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /withuri2x?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /rootpass/a?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /rx/a%20b?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /rw/a%20b?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /var/a?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /var2/a%20b?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /hdr/ HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Foo\r\nKeep-Alive: 300\r\n"
+    b"TE: trailers\r\nUpgrade: h2c\r\nX-Real-IP: fake\r\nUser-Agent: t/1\r\nAccept: */*\r\n"
+    b"X-Custom: yes\r\n\r\n",
+    b"GET /v11/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"POST /nouri/p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    b"POST /nouri/c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close"
+    b"\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+    b"GET /nohdr/ HTTP/1.1\r\nHost: h\r\nX-Custom: 1\r\nConnection: close\r\n\r\n",
+    b"HEAD /nouri/h HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /rootpass/chunked HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /rootpass/status/404 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /hide/ HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /icpt/status/503 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /rootpass/accel?to=/static/s.txt HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /to/slow?ms=1500 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"GET /dead/ HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", REQUESTS, ids=lambda b: b.split(b"\r\n")[0].decode())
+def test_same_as_nginx(pair: tuple[ServerProcess, ServerProcess],
+                       backends: tuple[Backend, Backend, Backend], raw: bytes) -> None:
+    nginx, trinx = pair
+    a = backends[0]
+    assert exchange(trinx, a, raw) == exchange(nginx, a, raw)
+
+
+def test_invalid_response_is_a_502(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    # On purpose unlike nginx 1.22, which passes a response without a status line through
+    # as HTTP/0.9 (no status line, no headers, to an HTTP/1.1 client); reference/upstream.md
+    # and trinx call it an invalid header: 502.
+    nginx, trinx = pair
+    raw = b"GET /to/invalid HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    assert http_request(nginx.port, raw).startswith(b"this is not HTTP")
+    assert parse_response(http_request(trinx.port, raw)).status == 502
+    assert "upstream sent invalid header" in trinx.error_log_text()
+
+
+def test_round_robin_sequence(backends: tuple[Backend, Backend, Backend],
+                              tmp_path: Path) -> None:
+    if not NGINX_BIN.exists():
+        pytest.skip("no nginx")
+    conf = _conf(backends, dead_port())
+    raw = b"GET /rr/ HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    sequences = []
+    for start in (start_nginx, start_trinx):
+        with start(conf, tmp_path / start.__name__) as server:
+            sequences.append([parse_response(http_request(server.port, raw)).body
+                              for _ in range(14)])
+    assert sequences[1] == sequences[0] == [b"a", b"a", b"b", b"a", b"c", b"a", b"a"] * 2
+
+
+def test_retries_and_status_retries(backends: tuple[Backend, Backend, Backend],
+                                    tmp_path: Path) -> None:
+    if not NGINX_BIN.exists():
+        pytest.skip("no nginx")
+    conf = _conf(backends, dead_port())
+    results = []
+    for start in (start_nginx, start_trinx):
+        with start(conf, tmp_path / start.__name__) as server:
+            out = []
+            for target in ("/retry/", "/retry/", "/retry/", "/r500/status/500",
+                           "/r500/status/500"):
+                raw = f"GET {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+                r = parse_response(http_request(server.port, raw.encode()))
+                out.append((r.status, r.body))
+            results.append(out)
+    assert results[1] == results[0]
