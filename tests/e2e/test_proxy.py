@@ -107,9 +107,9 @@ def test_failed_peer_is_skipped_then_probed_again(setup: tuple) -> None:
 
     assert tries() == 1, "a disabled peer was tried again at once"
     time.sleep(1.1)
-    # eligible again, but its effective weight fell to 0 with the failure: smooth round
-    # robin (as nginx's) picks the healthy peer once before probing it
-    assert [parse_response(get(server, "/pair/")).body for _ in range(2)] == [b"b"] * 2
+    # eligible again, but its effective weight fell to 0 with the failure and its current
+    # weight is behind: smooth round robin (as nginx's) probes it on the third request
+    assert [parse_response(get(server, "/pair/")).body for _ in range(3)] == [b"b"] * 3
     assert tries() == 2
 
 
