@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,21 @@ def test_upstream_variables(setup: tuple) -> None:
     r = parse_response(get(server, "/vars/"))
     assert r.header("X-UA") == f"127.0.0.1:{dead}, {b.address}"
     assert r.header("X-US") == "502, 200"
+
+
+def test_third_party_balancer_from_the_readme(tmp_path: Path) -> None:
+    with Backend("x") as x, Backend("y") as y:
+        dead = dead_port()
+        conf = f"""
+load_module tests.modules.first_alive;
+events {{}}
+http {{
+    access_log off;
+    upstream fa {{ first_alive; server 127.0.0.1:{dead}; server {x.address};
+                   server {y.address}; }}
+    server {{ listen 127.0.0.1:{{port}}; location / {{ proxy_pass http://fa; }} }}
+}}
+"""
+        with start_trinx(conf, tmp_path) as server:
+            bodies = [parse_response(get(server, "/")).body for _ in range(4)]
+    assert bodies == [b"x"] * 4  # never round robin to y; the dead one is skipped
