@@ -94,7 +94,8 @@ def view(server: ServerProcess, target: str, headers: str) -> tuple[object, ...]
 @pytest.mark.differential
 @pytest.mark.parametrize("where", ["k2w", "w2k", "k2u", "u2k", "plain", "types", "all", "off"])
 @pytest.mark.parametrize("name", ["k.txt", "k.bin", "u.txt", "k.html", "bad.txt"])
-@pytest.mark.parametrize("headers", ["", "Range: bytes=10-40\r\n", "Range: bytes=0-1,5-9\r\n"])
+@pytest.mark.parametrize("headers", ["", "Range: bytes=10-40\r\n", "Range: bytes=0-1,5-9\r\n",
+                                     "Range: bytes=5000-\r\n"])
 def test_same_as_nginx(pair: tuple[ServerProcess, ServerProcess], where: str, name: str,
                        headers: str) -> None:
     nginx, trinx = pair
