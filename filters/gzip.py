@@ -12,15 +12,14 @@ matching type and a body, whose client accepts gzip (nginx's own parsing of
 Accept-Encoding, ``q=0`` refused), not proxied in a way ``gzip_proxied`` excludes, not a
 ``gzip_disable`` user agent: ``Content-Encoding: gzip``, no Content-Length or Accept-Ranges,
 a weak ETag; ``Vary: Accept-Encoding`` with ``gzip_vary`` whenever the response was
-eligible, compressed or not.  Body filter: nginx's 10-byte gzip header, raw deflate, crc32
-and length trailer; a flush buffer becomes a zlib sync flush, so streaming keeps working;
+eligible, compressed or not.  Body filter: zlib's gzip stream (header, deflate, trailer:
+nginx 1.22 also lets zlib write them, so the header's XFL byte follows the level); a flush buffer becomes a zlib sync flush, so streaming keeps working;
 file buffers are read in 64 KiB pieces, with a checkpoint between them.
 """
 
 from __future__ import annotations
 
 import re
-import struct
 import zlib
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -30,7 +29,6 @@ from parsers.httpdate import parse_http_date
 
 __all__ = ["MODULE", "accepts_gzip"]
 
-_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
 _CHUNK = 1 << 16
 _PROXIED = ("off", "expired", "no-cache", "no-store", "private", "no_last_modified",
             "no_etag", "auth", "any")
@@ -72,13 +70,10 @@ class GzipMainConf:
 
 
 class GzipCtx:
-    __slots__ = ("z", "crc", "size", "started")
+    __slots__ = ("z",)
 
     def __init__(self, level: int) -> None:
-        self.z = zlib.compressobj(level, zlib.DEFLATED, -15, 8)
-        self.crc = 0
-        self.size = 0
-        self.started = False
+        self.z = zlib.compressobj(level, zlib.DEFLATED, 31, 8)  # 31: gzip wrapper
 
 
 # --- header filter ----------------------------------------------------------------------------
@@ -237,9 +232,6 @@ async def gzip_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
         await nxt(r, chain)
         return
     out: list[api.Buf] = []
-    if not ctx.started:
-        ctx.started = True
-        out.append(api.Buf(_HEADER))
     for b in chain:
         if len(b):
             if b.file is None:
@@ -251,9 +243,7 @@ async def gzip_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
                         await nxt(r, out)
                         out = []
         if b.last:
-            tail = ctx.z.flush(zlib.Z_FINISH)
-            out.append(api.Buf(tail + struct.pack("<II", ctx.crc & 0xFFFFFFFF,
-                                                  ctx.size & 0xFFFFFFFF), last=True))
+            out.append(api.Buf(ctx.z.flush(zlib.Z_FINISH), last=True))
         elif b.flush:
             out.append(api.Buf(ctx.z.flush(zlib.Z_SYNC_FLUSH), flush=True))
     if out:
@@ -261,8 +251,6 @@ async def gzip_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
 
 
 def _deflate(ctx: GzipCtx, data: bytes, out: list[api.Buf]) -> None:
-    ctx.crc = zlib.crc32(data, ctx.crc)
-    ctx.size += len(data)
     compressed = ctx.z.compress(data)
     if compressed:
         out.append(api.Buf(compressed))
