@@ -371,6 +371,7 @@ class HttpConnection:
         headers_in = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
         hmap: dict[str, str] = {}
         head_size = 0
+        duplicate = None
         for n, v in headers_in:
             head_size += len(n) + len(v) + 4
             if n in hmap:
@@ -378,6 +379,8 @@ class HttpConnection:
                     hmap[n] += "; " + v
                 elif n == "x-forwarded-for":
                     hmap[n] += ", " + v
+                elif n in _UNIQUE_HEADERS and duplicate is None:
+                    duplicate = (n, v, hmap[n])
             else:
                 hmap[n] = v
         raw_host = hmap.get("host")
@@ -395,6 +398,11 @@ class HttpConnection:
         conn_hdr = hmap.get("connection")
         # nginx keeps an HTTP/1.0 client alive on "Connection: keep-alive"; h11 cannot
         r.keepalive = version != "1.0" and (conn_hdr is None or "close" not in conn_hdr.lower())
+        if duplicate is not None:
+            n, v, first = duplicate
+            name = "-".join(p.capitalize() for p in n.split("-"))
+            return r, self._reject(400, f'client sent duplicate header line: "{name}: {v}", '
+                                        f'previous value: "{name}: {first}"')
         if method not in _METHODS and method.strip(_METHOD_CHARS):
             return r, self._reject(400, "client sent invalid method")
         if version[0] != "1":
@@ -679,6 +687,11 @@ def _validate_host(host: str) -> str | None:
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
+# nginx's ngx_http_process_unique_header_line: sent twice, these are a 400 (checked on 1.22)
+_UNIQUE_HEADERS = frozenset({"host", "if-range", "if-match", "if-none-match",
+                             "if-modified-since", "if-unmodified-since", "expect",
+                             "transfer-encoding", "content-length", "authorization",
+                             "content-range"})
 _METHOD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
 
 

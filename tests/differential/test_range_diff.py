@@ -163,9 +163,6 @@ def test_http10_gets_206(pair: tuple[ServerProcess, ServerProcess]) -> None:
     assert a == b and a[0] == 206
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a repeated single-instance request header "
-                   "(If-Range, If-Match, If-None-Match, If-Modified-Since, Expect...) is not "
-                   "answered with 400 as nginx's ngx_http_process_unique_header_line does")
 def test_if_range_twice_is_400(pair: tuple[ServerProcess, ServerProcess]) -> None:
     same(pair, "/f.txt", "Range: bytes=0-1\r\nIf-Range: x\r\nIf-Range: y\r\n")
 
