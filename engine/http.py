@@ -324,6 +324,8 @@ async def run_request(r: Request) -> None:
         rc = await run_phases(r)
         await finalize(r, rc)
         pp = r.postpone
+        if pp is not None:
+            await pp.run_deferred()
         if pp is not None and not pp.idle.is_set():
             # the response is complete only when every subrequest (mirror ones too) is;
             # what is ready goes to the client before the wait

@@ -47,6 +47,8 @@ import trio
 
 from engine.cycle import ConfContext, Phase
 from engine.http import finalize, log_error, run_phases, set_location
+from engine.http_core import HTTP_CORE
+from engine.locations import find_location
 from engine.module import (UNSET, Args, ConfLevel, Ctx, Directive, Module, Unset, inherit,
                            set_size)
 from engine.request import ERROR, Buf, Request
@@ -132,7 +134,7 @@ class Postpone:
     """Per main request: the output tree, the held-bytes bound, the subrequest tasks."""
 
     __slots__ = ("main", "root", "active", "held", "limit", "progress", "next_body",
-                 "running", "idle", "scopes", "count", "failed", "last_started")
+                 "running", "idle", "scopes", "count", "failed", "last_started", "deferred")
 
     def __init__(self, main: Request, root: OutputNode) -> None:
         self.main = main
@@ -149,6 +151,18 @@ class Postpone:
         self.count = 0
         self.failed = False
         self.last_started: trio.Event | None = None  # set when the newest subrequest starts
+        # subrequests to run in their creator's task at its next output or wait (see
+        # subrequest()): (sr, scope, previous start event, own start event)
+        self.deferred: list[tuple[Request, None, Any, trio.Event]] = []
+
+    async def run_deferred(self, upto: Request | None = None) -> None:
+        """Run deferred subrequests, in creation order, in the calling task (all of them,
+        or up to and including ``upto``)."""
+        while self.deferred:
+            sr, scope, prev, started = self.deferred.pop(0)
+            await _run_subrequest(sr, self, scope, prev, started)
+            if sr is upto:
+                return
 
     def cancel(self) -> None:
         """End every subrequest of this main request (the response failed)."""
@@ -273,18 +287,46 @@ def subrequest(r: Request, uri: str, args: str = "", *, mode: Mode = Mode.INPLAC
     pp.running += 1
     if pp.running == 1:
         pp.idle = trio.Event()
-    scope = trio.CancelScope()
-    pp.scopes.add(scope)
-    if pp.failed:
-        scope.cancel()
     prev, pp.last_started = pp.last_started, trio.Event()
-    r.conn.nursery.start_soon(_run_subrequest, sr, pp, scope, prev, pp.last_started)
+    if _runs_inline(sr, mode):
+        pp.deferred.append((sr, None, prev, pp.last_started))
+    else:
+        scope = trio.CancelScope()
+        pp.scopes.add(scope)
+        if pp.failed:
+            scope.cancel()
+        r.conn.nursery.start_soon(_run_subrequest, sr, pp, scope, prev, pp.last_started)
     return sr
+
+
+_INLINE_DEPTH = 8  # deeper nesting gets tasks: each inline level adds to the Python stack
+
+
+def _runs_inline(sr: Request, mode: Mode) -> bool:
+    """Whether ``sr`` can run in its creator's task instead of a task of its own.
+
+    A subrequest whose location serves files (no content handler of its own: static,
+    index) does not wait on anything but the client, so it runs in its creator's task, at
+    the creator's next output or wait, as nginx runs posted subrequests: a task per include
+    cost more than the include.  Anything with a handler (proxy, memcached...) may wait on
+    the network and gets a task, so includes of slow locations still run in parallel.
+    A rewrite to another location can defeat the guess; the output is right either way.
+    """
+    if mode is Mode.BACKGROUND or MAX_SUBREQUESTS - sr.subrequests > _INLINE_DEPTH:
+        return False
+    loc, _, _ = find_location(sr.server.root, sr.uri)
+    if loc is None:
+        loc = sr.server.root
+    return loc.loc_conf[HTTP_CORE].handler is None  # type: ignore[no-any-return]
 
 
 async def wait_subrequest(sr: Request) -> int:
     """Wait until ``sr`` has finished; its final code (HTTP status, or ERROR)."""
     state: SubrequestState = sr.sr
+    pp: Postpone = sr.main.postpone
+    if pp.deferred:
+        # sr (or an earlier sibling it waits to start after) may be among them
+        await pp.run_deferred(upto=sr if any(d[0] is sr for d in pp.deferred) else None)
     if not state.finished.is_set():
         # what is ready goes to the client before the wait, not after it
         await sr.conn.flush_idle()
@@ -295,58 +337,74 @@ async def wait_subrequest(sr: Request) -> int:
 async def wait_subrequests(r: Request) -> None:
     """Wait until every subrequest of main request ``r`` has finished."""
     pp: Postpone | None = r.postpone
+    if pp is not None:
+        await pp.run_deferred()
     if pp is not None and not pp.idle.is_set():
         await r.conn.flush_idle()
         await pp.idle.wait()
 
 
-async def _run_subrequest(sr: Request, pp: Postpone, scope: trio.CancelScope,
+async def _run_subrequest(sr: Request, pp: Postpone, scope: trio.CancelScope | None,
                           prev: trio.Event | None, started: trio.Event) -> None:
+    """Run ``sr`` to its end: in a task of its own under ``scope`` (which ``pp.cancel``
+    cancels), or inline in its creator's task (``scope`` None: cancelled with it)."""
     state: SubrequestState = sr.sr
-    conn = sr.conn
     try:
-        with scope:
-            # Subrequests start in creation order, each after the previous one has run up
-            # to its first wait (trio shuffles runnable tasks): as in nginx, a fragment that
-            # does not block (a file) has its side effects (SSI set) before the next starts.
-            try:
-                if prev is not None and not prev.is_set():
-                    await prev.wait()
-            finally:
+        if scope is None:
+            if not pp.failed:
+                await _subrequest_body(sr, pp, prev, started)
+            else:
                 started.set()
-            try:
-                rc = await run_phases(sr)
-                await finalize(sr, rc)
-                state.rc = _final_code(sr, rc)
-                if state.mode is Mode.MEMORY:
-                    sr.out_body = bytes(state.body)
-                if state.on_done is not None:
-                    res = state.on_done(sr, state.rc)
-                    if res is not None:
-                        await res
-                if state.node is not None and not pp.failed:
-                    await _close_node(pp, state.node)
-            finally:
-                if state.node is not None:
-                    # held buffers may still refer to this request's files: they close
-                    # with the main request, as in nginx (a subrequest shares its pool)
-                    sr.main.cleanup.extend(sr.cleanup)
-                    sr.cleanup.clear()
-                else:
-                    sr.run_cleanup()
+        else:
+            with scope:
+                await _subrequest_body(sr, pp, prev, started)
         for fn in sr.cycle.phases.get(Phase.LOG, ()):
             fn(sr)
     except Exception as e:  # noqa: BLE001 - one subrequest's failure ends its response
         pp.cancel()
-        conn.fail_response(e)
+        sr.conn.fail_response(e)
     finally:
         if state.node is not None:
             state.node.done = True
-        pp.scopes.discard(scope)
+        if scope is not None:
+            pp.scopes.discard(scope)
         state.finished.set()
         pp.running -= 1
         if pp.running == 0:
             pp.idle.set()
+
+
+async def _subrequest_body(sr: Request, pp: Postpone, prev: trio.Event | None,
+                           started: trio.Event) -> None:
+    state: SubrequestState = sr.sr
+    # Subrequests start in creation order, each after the previous one has run up to its
+    # first wait (trio shuffles runnable tasks): as in nginx, a fragment that does not
+    # block (a file) has its side effects (SSI set) before the next one starts.
+    try:
+        if prev is not None and not prev.is_set():
+            await prev.wait()
+    finally:
+        started.set()
+    try:
+        rc = await run_phases(sr)
+        await finalize(sr, rc)
+        state.rc = _final_code(sr, rc)
+        if state.mode is Mode.MEMORY:
+            sr.out_body = bytes(state.body)
+        if state.on_done is not None:
+            res = state.on_done(sr, state.rc)
+            if res is not None:
+                await res
+        if state.node is not None and not pp.failed:
+            await _close_node(pp, state.node)
+    finally:
+        if state.node is not None:
+            # held buffers may still refer to this request's files: they close with the
+            # main request, as in nginx (a subrequest shares its pool)
+            sr.main.cleanup.extend(sr.cleanup)
+            sr.cleanup.clear()
+        else:
+            sr.run_cleanup()
 
 
 def _final_code(sr: Request, rc: int) -> int:
@@ -391,6 +449,9 @@ def reserve_output(r: Request) -> OutputSlot:
 async def postpone_filter(r: Request, chain: list[Buf]) -> None:
     """The postpone body filter: pass, hold or collect ``r``'s buffers (see docstring)."""
     main = r.main
+    pp_: Postpone | None = main.postpone
+    if pp_ is not None and pp_.deferred:
+        await pp_.run_deferred()  # subrequests created so far come before this output
     if r is main:
         if chain and chain[-1].last:
             r.done = True
