@@ -132,11 +132,12 @@ class UpstreamConf:
 # --- round robin ----------------------------------------------------------------------------
 
 class RRPeers:
-    __slots__ = ("primary", "backup", "single")
+    __slots__ = ("primary", "backup", "single", "ring")
 
     def __init__(self, primary: list[Peer], backup: list[Peer]) -> None:
         self.primary, self.backup = primary, backup
         self.single = len(primary) == 1 and not backup
+        self.ring: Any = None  # a balancer's per-group data (consistent hash points)
 
 
 class RoundRobin:
