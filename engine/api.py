@@ -91,6 +91,9 @@ from engine.subrequest import wait_subrequests as wait_subrequests
 from engine.util import escape_uri as escape_uri
 from engine.util import http_date as http_date
 from engine.variables import ComplexValue as ComplexValue
+from engine.variables import regex_compile as regex_compile
+from engine.variables import regex_exec as regex_exec
+from engine.variables import set_captures as set_captures
 
 __all__ = [
     "ConfigError", "Statement", "Token", "ConfContext", "Phase", "absolute_location", "core_loc_conf",
@@ -108,5 +111,6 @@ __all__ = [
     "Peer", "RoundRobin", "RoundRobinState", "ServerSpec", "UpstreamConf", "UpstreamSettings",
     "current_upstream", "find_upstream", "implicit_upstream", "run_upstream",
     "runtime_upstream", "subrequest", "wait_subrequest", "wait_subrequests",
+    "regex_compile", "regex_exec", "set_captures",
     "OpenError", "Symlinks", "file_info", "open_file", "symlinks_from",
 ]

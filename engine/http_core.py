@@ -22,11 +22,11 @@ from typing import Any, Callable
 from engine.compat import compat_directives, events_directives
 from engine.conf import ConfigError, Statement, Token
 from engine.cycle import ConfContext, ServerConf, merge_confs, merge_location_tree
-from engine.locations import Location, LocKind, pcre_to_python
+from engine.locations import Location, LocKind
 from engine.module import (UNSET, Args, ConfLevel, Ctx, Directive, Module, Unset, ignore,
                            inherit, parse_size, parse_time, set_flag, set_msec, set_num,
                            set_size, set_str)
-from engine.variables import ComplexValue, has_variables
+from engine.variables import ComplexValue, has_variables, regex_compile
 
 __all__ = ["CORE", "EVENTS", "HTTP_CORE", "CoreConf", "CoreSrvConf", "CoreLocConf", "Listen",
            "ErrorPage", "DEFAULT_TYPES"]
@@ -376,11 +376,7 @@ def _location_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
             raise cf.error(f'location "{name}" is outside location "{parent.name}"')
     loc = Location(name, kind, cf.new_confs("loc_conf"), parent, cf.file, cf.line)
     if kind in (LocKind.REGEX, LocKind.REGEX_I):
-        try:
-            loc.regex = re.compile(pcre_to_python(name),
-                                   re.IGNORECASE if kind is LocKind.REGEX_I else 0)
-        except re.error as e:
-            raise cf.error(f'pcre_compile() failed: {e} in "{name}"') from None
+        loc.regex = regex_compile(cf, name, caseless=kind is LocKind.REGEX_I)
     clcf: CoreLocConf = loc.loc_conf[HTTP_CORE]
     clcf.loc_name = name
     clcf.loc_regex = loc.regex is not None
@@ -455,10 +451,10 @@ def _server_name(cf: ConfContext, cmd: Directive, conf: CoreSrvConf) -> None:
         conf.server_names = []
     for name in cf.args[1:]:
         if name.startswith("~"):
-            try:
-                conf.name_regexes.append(re.compile(pcre_to_python(name[1:])))
-            except re.error as e:
-                raise cf.error(f'pcre_compile() failed: {e} in "{name[1:]}"') from None
+            # caseless when the pattern has a capital letter (the host is lowercased)
+            pattern = name[1:]
+            conf.name_regexes.append(regex_compile(
+                cf, pattern, caseless=any("A" <= c <= "Z" for c in pattern)))
         conf.server_names.append(name.lower() if not name.startswith("~") else name)
 
 

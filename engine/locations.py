@@ -19,6 +19,8 @@ import enum
 import re
 from typing import Any
 
+from engine.variables import pcre_to_python
+
 __all__ = ["Location", "LocKind", "Match", "find_location", "pcre_to_python"]
 
 
@@ -39,14 +41,6 @@ class Match(enum.Enum):
     EXACT = 2
     REGEX = 3
     AUTO_REDIRECT = 4
-
-
-_NAMED_GROUP = re.compile(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>")
-
-
-def pcre_to_python(pattern: str) -> str:
-    """Rewrite the PCRE-only syntax nginx configs use (``(?<name>...)``) to Python's."""
-    return _NAMED_GROUP.sub(r"(?P<\1>", pattern)
 
 
 class Location:

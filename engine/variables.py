@@ -15,11 +15,15 @@ value without variables short-circuits to its constant: evaluation is on the per
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine.conf import ConfigError
 
-__all__ = ["Getter", "Variables", "ComplexValue", "has_variables"]
+if TYPE_CHECKING:
+    from engine.cycle import ConfContext
+
+__all__ = ["Getter", "Variables", "ComplexValue", "has_variables", "regex_compile",
+           "regex_exec", "set_captures"]
 
 Getter = Callable[[Any], "str | None"]
 PrefixGetter = Callable[[Any, str], "str | None"]
@@ -144,3 +148,84 @@ class Variables:
                 raise ConfigError(f'unknown "{ref.name}" variable')
             ref.getter = g
         self._refs.clear()
+
+
+# --- regexes (nginx's ngx_http_regex_compile / ngx_http_regex_exec) -----------------------------
+
+# variables nginx lets a named capture (or ``set``) overwrite although they exist
+# (NGX_HTTP_VAR_CHANGEABLE among the core variables)
+CHANGEABLE = frozenset({"args", "limit_rate"})
+
+_NAMED_GROUP = re.compile(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>")
+
+# Python's ``re`` error text -> PCRE2's, and whether PCRE2 adds ``at "<rest>"``
+_PCRE_MESSAGES = {
+    "missing ), unterminated subpattern": ("missing closing parenthesis", False),
+    "unbalanced parenthesis": ("unmatched closing parenthesis", True),
+    "nothing to repeat": ("quantifier does not follow a repeatable item", True),
+    "multiple repeat": ("quantifier does not follow a repeatable item", True),
+    "unterminated character set": ("missing terminating ] for character class", False),
+}
+
+
+def pcre_to_python(pattern: str) -> str:
+    """Rewrite the PCRE-only syntax nginx configs use (``(?<name>...)``) to Python's."""
+    return _NAMED_GROUP.sub(r"(?P<\1>", pattern)
+
+
+def regex_compile(cf: "ConfContext", pattern: str, caseless: bool = False,
+                  named_variables: bool = True) -> "re.Pattern[str]":
+    """Compile a config regex as nginx's ngx_http_regex_compile does.
+
+    PCRE without UTF: ``\\w``, ``\\d`` and case folding are ASCII-only (``re.ASCII``).  Each
+    named capture becomes a variable ``$name`` (an existing variable that is not changeable
+    is nginx's "duplicate" error); ``regex_exec``/``set_captures`` give it its value.
+    ``named_variables=False`` is nginx's bare ngx_regex_compile (``gzip_disable``...).
+    """
+    flags = re.ASCII | (re.IGNORECASE if caseless else 0)
+    try:
+        regex = re.compile(pcre_to_python(pattern), flags)
+    except re.error as e:
+        raise cf.error(_pcre_message(pattern, e)) from None
+    if not named_variables:
+        return regex
+    variables = cf.cycle.variables
+    for name in regex.groupindex:
+        lname = name.lower()
+        if lname in variables.getters and lname not in variables.settable \
+                and lname not in CHANGEABLE:
+            raise cf.error(f'the duplicate "{name}" variable')
+        variables.declare_settable(lname)
+    return regex
+
+
+def _pcre_message(pattern: str, e: re.error) -> str:
+    msg, at = _PCRE_MESSAGES.get(e.msg, (e.msg, True))
+    pos = e.pos
+    if pos is not None:
+        # e.pos is in the translated pattern: each "(?<" before it gained a "P"
+        pos -= sum(1 for g in _NAMED_GROUP.finditer(pattern) if g.start() + 3 < pos)
+    if e.msg.startswith("unknown extension ?<") and pos is not None:
+        # "(?<1a>": Python points at "(?", PCRE2 at the name
+        msg, pos = "subpattern name must start with a non-digit", pos + 2
+    elif e.msg.startswith("redefinition of group name") and pos is not None:
+        # Python points at the name, PCRE2 after its ">"
+        msg = "two named subpatterns have the same name (PCRE2_DUPNAMES not set)"
+        pos = pattern.index(">", pos) + 1
+    where = f' at "{pattern[pos:]}"' if at and pos is not None and pos < len(pattern) else ""
+    return f'pcre2_compile() failed: {msg} in "{pattern}"{where}'
+
+
+def set_captures(r: Any, m: "re.Match[str]") -> None:
+    """Make a match the request's ``$1``..``$9`` and store its named captures as variables."""
+    r.captures = m
+    for name, index in m.re.groupindex.items():
+        r.variables[name.lower()] = m.group(index) or ""
+
+
+def regex_exec(r: Any, regex: "re.Pattern[str]", subject: str) -> "re.Match[str] | None":
+    """Search ``subject``; on a match, set the request's captures (ngx_http_regex_exec)."""
+    m = regex.search(subject)
+    if m is not None:
+        set_captures(r, m)
+    return m

@@ -287,10 +287,8 @@ def _disable(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None
         if word == "msie6":
             conf.disable_msie6 = True
             continue
-        try:
-            conf.disable.append(re.compile(api.pcre_to_python(word), re.IGNORECASE))  # type: ignore
-        except re.error as e:
-            raise cf.error(f'pcre_compile() failed: {e} in "{word}"') from None
+        conf.disable.append(  # type: ignore[union-attr]
+            api.regex_compile(cf, word, caseless=True, named_variables=False))
 
 
 def _buffers(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None:

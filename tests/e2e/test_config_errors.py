@@ -224,11 +224,41 @@ CASES: list[Case] = [
          'unix domain sockets are not supported by trinx in "unix:/tmp/trinx-test.sock" in '
          "{P}/conf/nginx.conf:5",
          nginx_differs="trinx serves TCP only; nginx accepts unix: listen sockets"),
+    # --- regexes (ngx_http_regex_compile: PCRE2's words, named captures are variables) ---
     Case("bad-regex", H % " location ~ ( {}",
-         'pcre_compile() failed: missing ), unterminated subpattern at position 0 in "(" in '
-         "{P}/conf/nginx.conf:5",
-         nginx_differs="Python's re reports regex errors in its own words "
-                       "(nginx: pcre2_compile() failed: missing closing parenthesis)"),
+         'pcre2_compile() failed: missing closing parenthesis in "(" in {P}/conf/nginx.conf:5'),
+    Case("regex-unmatched-paren", H % " location ~ ^/a) {}",
+         'pcre2_compile() failed: unmatched closing parenthesis in "^/a)" at ")" in '
+         "{P}/conf/nginx.conf:5"),
+    Case("regex-bad-class", H % " location ~* ^/[a {}",
+         'pcre2_compile() failed: missing terminating ] for character class in "^/[a" in '
+         "{P}/conf/nginx.conf:5"),
+    Case("regex-digit-name", H % " location ~ ^/(?<b>x)(?<1a>a) {}",
+         'pcre2_compile() failed: subpattern name must start with a non-digit in '
+         '"^/(?<b>x)(?<1a>a)" at "1a>a)" in {P}/conf/nginx.conf:5'),
+    Case("regex-same-name", H % " location ~ ^/(?<x>a)(?P<y>a)(?<x>b) {}",
+         'pcre2_compile() failed: two named subpatterns have the same name (PCRE2_DUPNAMES '
+         'not set) in "^/(?<x>a)(?P<y>a)(?<x>b)" at "b)" in {P}/conf/nginx.conf:5'),
+    Case("server-name-bad-regex", H % " server_name ~^(a;",
+         'pcre2_compile() failed: missing closing parenthesis in "^(a" in '
+         "{P}/conf/nginx.conf:5"),
+    Case("gzip-disable-bad-regex", H % ' gzip_disable "(a";',
+         'pcre2_compile() failed: missing closing parenthesis in "(a" in '
+         "{P}/conf/nginx.conf:5"),
+    Case("capture-shadows-core-variable", H % " location ~ ^/(?<uri>a) {}",
+         'the duplicate "uri" variable in {P}/conf/nginx.conf:5'),
+    Case("capture-is-a-variable", H % " location ~ ^/(?<nm>a) { return 200 $nm; }", None),
+    Case("python-named-group-is-a-variable",
+         H % " location ~ ^/(?P<nm>a) { return 200 $nm; }", None),
+    Case("server-name-capture-is-a-variable",
+         H % " server_name ~^(?<sub>[a-z]+)\\.example$; location / { return 200 $sub; }",
+         None),
+    Case("capture-may-be-args", H % " location ~ ^/(?<args>a) { set $nm 1; }", None),
+    Case("capture-then-set", H % " location ~ ^/(?<nm>a) { set $nm 1; }", None),
+    Case("capture-then-set-elsewhere", H % " set $nm 1; location ~ ^/(?<nm>a) {}", None),
+    Case("gzip-disable-capture-no-variable",
+         H % ' gzip_disable "(?<ua>x)"; location / { return 200 $ua; }',
+         'unknown "ua" variable'),
 ]
 
 
