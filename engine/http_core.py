@@ -650,7 +650,7 @@ HTTP_CORE = Module(
         _d("root", _HCTX | Ctx.LIF, Args.TAKE1, _root),
         _d("alias", Ctx.LOC, Args.TAKE1, _root),
         _d("types", _HCTX, Args.NOARGS, _types, block=True),
-        _d("default_type", _HCTX | Ctx.LIF, Args.TAKE1, set_str("default_type")),
+        _d("default_type", _HCTX, Args.TAKE1, set_str("default_type")),
         _d("try_files", Ctx.SRV | Ctx.LOC, Args.TWO_MORE, _try_files),
         _d("error_page", _HCTX | Ctx.LIF, Args.TWO_MORE, _error_page),
         _d("internal", Ctx.LOC, Args.NOARGS, _internal),

@@ -259,6 +259,10 @@ CASES: list[Case] = [
     Case("gzip-disable-capture-no-variable",
          H % ' gzip_disable "(?<ua>x)"; location / { return 200 $ua; }',
          'unknown "ua" variable'),
+    # --- contexts ---
+    Case("default-type-in-if", H % " location / { if ($uri) { default_type a/b; } }",
+         '"default_type" directive is not allowed here in {P}/conf/nginx.conf:5'),
+    Case("root-in-if", H % " location / { if ($uri) { root /a; } }", None),
 ]
 
 
