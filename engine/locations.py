@@ -83,9 +83,8 @@ class Location:
         elif child.kind in (LocKind.REGEX, LocKind.REGEX_I):
             self.regexes.append(child)
         elif child.kind is LocKind.NAMED:
-            if child.name in self.named:
-                return f'duplicate location "{child.name}"'
-            self.named[child.name] = child
+            # nginx 1.22 accepts a repeated name; ngx_http_named_location takes the first
+            self.named.setdefault(child.name, child)
         return None
 
     def __repr__(self) -> str:

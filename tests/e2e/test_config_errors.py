@@ -263,6 +263,10 @@ CASES: list[Case] = [
     Case("default-type-in-if", H % " location / { if ($uri) { default_type a/b; } }",
          '"default_type" directive is not allowed here in {P}/conf/nginx.conf:5'),
     Case("root-in-if", H % " location / { if ($uri) { root /a; } }", None),
+    # --- locations ---
+    Case("duplicate-named-location", H % " location @a {} location @a {}", None),
+    Case("duplicate-exact-location", H % " location =/a {} location = /a {}",
+         'duplicate location "/a" in {P}/conf/nginx.conf:5'),
 ]
 
 
