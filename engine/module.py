@@ -302,9 +302,8 @@ def set_enum(attr: str, values: dict[str, Any]) -> Setter:
     def setter(cf: "ConfContext", cmd: Directive, conf: Any) -> None:
         _check_unset(cf, conf, attr)
         v = cf.args[1]
-        if v not in values:
-            raise cf.error(f'invalid value "{v}" in "{cf.args[0]}" directive, it must be '
-                           + " or ".join(f'"{k}"' for k in values))
+        if v not in values:  # ngx_conf_set_enum_slot names neither directive nor choices
+            raise cf.error(f'invalid value "{v}"')
         setattr(conf, attr, values[v])
     return setter
 

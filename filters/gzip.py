@@ -273,13 +273,6 @@ def _proxied(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None
     conf.proxied = frozenset(cf.args[1:])
 
 
-def _http_version(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None:
-    if cf.args[1] not in ("1.0", "1.1"):
-        raise cf.error(f'invalid value "{cf.args[1]}" in "{cmd.name}" directive, '
-                       'it must be "1.0" or "1.1"')
-    conf.http_version = cf.args[1]
-
-
 def _disable(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None:
     if conf.disable is api.UNSET:
         conf.disable = []
@@ -316,7 +309,8 @@ MODULE = api.Module(
         api.Directive("gzip_comp_level", _HSL, api.Args.TAKE1, _level),
         api.Directive("gzip_vary", _HSL, api.Args.FLAG, api.set_flag("vary")),
         api.Directive("gzip_proxied", _HSL, api.Args.ONE_MORE, _proxied),
-        api.Directive("gzip_http_version", _HSL, api.Args.TAKE1, _http_version),
+        api.Directive("gzip_http_version", _HSL, api.Args.TAKE1,
+                      api.set_enum("http_version", {"1.0": "1.0", "1.1": "1.1"})),
         api.Directive("gzip_disable", _HSL, api.Args.ONE_MORE, _disable),
         api.Directive("gzip_buffers", _HSL, api.Args.TAKE2, _buffers),
     ],

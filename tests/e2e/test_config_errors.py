@@ -267,6 +267,11 @@ CASES: list[Case] = [
     Case("duplicate-named-location", H % " location @a {} location @a {}", None),
     Case("duplicate-exact-location", H % " location =/a {} location = /a {}",
          'duplicate location "/a" in {P}/conf/nginx.conf:5'),
+    # --- set_enum (ngx_conf_set_enum_slot: a bare message) ---
+    Case("enum-bad-value", H % " gzip_http_version 2.0;",
+         'invalid value "2.0" in {P}/conf/nginx.conf:5'),
+    Case("enum-duplicate", H % " gzip_http_version 1.0; gzip_http_version 1.1;",
+         '"gzip_http_version" directive is duplicate in {P}/conf/nginx.conf:5'),
 ]
 
 
