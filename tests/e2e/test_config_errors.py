@@ -272,6 +272,15 @@ CASES: list[Case] = [
          'invalid value "2.0" in {P}/conf/nginx.conf:5'),
     Case("enum-duplicate", H % " gzip_http_version 1.0; gzip_http_version 1.1;",
          '"gzip_http_version" directive is duplicate in {P}/conf/nginx.conf:5'),
+    # --- variables in values (ngx_http_script_compile) ---
+    Case("variable-dollar-at-end", H % ' location / { return 200 "a$"; }',
+         "invalid variable name in {P}/conf/nginx.conf:5"),
+    Case("variable-empty-braces", H % ' location / { return 200 "a${}"; }',
+         "invalid variable name in {P}/conf/nginx.conf:5"),
+    Case("variable-open-bracket", H % ' location / { return 200 "${a"; }',
+         'the closing bracket in "a" variable is missing in {P}/conf/nginx.conf:5'),
+    Case("variable-open-bracket-later", H % ' location / { return 200 "${uri}x${ab"; }',
+         'the closing bracket in "ab" variable is missing in {P}/conf/nginx.conf:5'),
 ]
 
 
