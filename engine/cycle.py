@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -85,6 +86,8 @@ class Cycle:
     reopen: list[Callable[[], None]] = field(default_factory=list)  # on USR1 (access logs)
     # http-level error_log lists -> their opened ErrorLog (engine.http.log_error)
     location_error_logs: dict[Any, Any] = field(default_factory=dict)
+    # "[warn]" lines of the configuration ("message in file:line"), in the order given
+    warnings: list[str] = field(default_factory=list)
 
     # requests still running on this cycle; a reload retires it, and the last one closes it
     users: int = 0
@@ -166,6 +169,17 @@ class ConfContext:
 
     def error(self, message: str) -> ConfigError:
         return ConfigError(message, self.file, self.line)
+
+    def warn(self, message: str) -> None:
+        """A config-time warning (``ngx_conf_log_error(NGX_LOG_WARN, ...)``).
+
+        Printed at once as ``nginx: [warn] message in file:line``, the form trinx uses for
+        ``[emerg]`` before the error log is open, so ``-t`` shows it; also kept in
+        ``cycle.warnings`` for whoever writes the error log.
+        """
+        text = f"{message} in {self.file}:{self.line}" if self.file else message
+        self.cycle.warnings.append(text)
+        print(f"nginx: [warn] {text}", file=sys.stderr)
 
     def full_path(self, path: str, conf_prefix: bool = False) -> str:
         """Resolve ``path`` as nginx does: absolute, else relative to the prefix (or conf dir)."""

@@ -519,7 +519,12 @@ def _types(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
         ctype = st.words[0]
         # a type with no extensions is accepted (and does nothing), as in nginx
         for ext in st.words[1:]:
-            types[ext.lower()] = ctype
+            ext = ext.lower()
+            old = types.get(ext)
+            if old is not None:
+                cf.warn(f'duplicate extension "{ext}", content type: "{ctype}", '
+                        f'previous content type: "{old}"')
+            types[ext] = ctype
 
     cf.parse_block(cf.ctx, handler=entry)
 

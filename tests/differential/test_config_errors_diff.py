@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_config_errors import CASES, Case, emerg_message, trinx_argv, write_prefix
+from tests.e2e.test_config_errors import (CASES, WARN_CASES, Case, emerg_message, trinx_argv,
+                                          warn_messages, write_prefix)
 from tests.harness import NGINX_BIN, REPO_ROOT
 
 pytestmark = pytest.mark.differential
@@ -87,3 +88,14 @@ def test_config_error_matches_nginx(case: Case, tmp_path: Path,
     assert (t_status, t_msg) == (n_status, n_msg), f"nginx said:\n{n_err}\ntrinx said:\n{t_err}"
     # the test's own expectation is nginx's text, not just trinx's
     assert n_msg == case.expected
+
+
+@pytest.mark.parametrize("conf, expected", [c[1:] for c in WARN_CASES],
+                         ids=[c[0] for c in WARN_CASES])
+def test_config_warning_matches_nginx(conf: str, expected: list[str], tmp_path: Path) -> None:
+    case = Case("warn", conf, None)
+    prefix = tmp_path / "nginx"
+    write_prefix(prefix, case)
+    n_status, n_err = _nginx(prefix, case)
+    assert n_status == 0, n_err
+    assert [m.replace(str(prefix), "{P}") for m in warn_messages(n_err)] == expected

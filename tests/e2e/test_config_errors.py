@@ -19,7 +19,7 @@ import pytest
 
 from engine.main import main
 
-__all__ = ["CASES", "Case", "H", "write_prefix", "trinx_argv"]
+__all__ = ["CASES", "WARN_CASES", "Case", "H", "write_prefix", "trinx_argv", "warn_messages"]
 
 # a minimal valid frame; the case's directives go on line 5, inside the server block
 H = "events {}\nhttp {\n server {\n  listen 127.0.0.1:18080;\n%s\n }\n}\n"
@@ -339,3 +339,40 @@ def test_config_error(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert status == 1, err
     assert err == (f"nginx: [emerg] {expected}\n"
                    f"nginx: configuration file {conf} test failed\n")
+
+
+# --- warnings (ngx_conf_log_error(NGX_LOG_WARN, ...)): the config is valid, a line is printed --
+
+WARN_CASES: list[tuple[str, str, list[str]]] = [
+    ("duplicate-extension",
+     H % " types { text/html HTML htm; Text/Plain html; image/gif htm; }",
+     ['duplicate extension "html", content type: "Text/Plain", previous content type: '
+      '"text/html" in {P}/conf/nginx.conf:5',
+      'duplicate extension "htm", content type: "image/gif", previous content type: '
+      '"text/html" in {P}/conf/nginx.conf:5']),
+]
+
+
+def warn_messages(stderr: str) -> list[str]:
+    """The texts after ``[warn] `` (nginx's ``PID#TID: `` prefix removed), in order."""
+    out = []
+    for line in stderr.splitlines():
+        if "[warn] " in line:
+            msg = line.split("[warn] ", 1)[1]
+            head, sep, rest = msg.partition(": ")
+            out.append(rest if sep and head.replace("#", "").isdigit() else msg)
+    return out
+
+
+@pytest.mark.parametrize("conf, expected", [c[1:] for c in WARN_CASES],
+                         ids=[c[0] for c in WARN_CASES])
+def test_config_warning(conf: str, expected: list[str], tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = tmp_path / "p"
+    path = write_prefix(prefix, Case("warn", conf, None))
+    status = main(trinx_argv(prefix, Case("warn", conf, None)))
+    err = capsys.readouterr().err
+    assert status == 0, err
+    warned = [f"nginx: [warn] {m.replace('{P}', str(prefix))}\n" for m in expected]
+    assert err == "".join(warned) + (f"nginx: the configuration file {path} syntax is ok\n"
+                                     f"nginx: configuration file {path} test is successful\n")
