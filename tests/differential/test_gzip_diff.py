@@ -35,6 +35,7 @@ http {
         location /ssi/ { alias html/; ssi on; }
         location /off/ { alias html/; gzip off; }
         location /level/ { alias html/; gzip_comp_level 9; gzip_buffers 16 8k; }
+        location /ims/ { alias html/; gzip_vary on; if_modified_since before; }
         location /ret { return 200 "returned text, long enough to be compressed by gzip"; }
     }
 }
@@ -109,3 +110,12 @@ def test_gzip_header_bytes(pair: tuple[ServerProcess, ServerProcess], level: str
     raw = f"GET {level} HTTP/1.1\r\nHost: x\r\n{AE}Connection: close\r\n\r\n".encode()
     heads = [parse_response(http_request(s.port, raw)).body[:10] for s in (nginx, trinx)]
     assert heads[1] == heads[0]
+
+
+@pytest.mark.parametrize("target", ["/ims/p.html", "/ims/tiny.html", "/ims/nope.html"])
+def test_not_modified_and_errors(pair: tuple[ServerProcess, ServerProcess], target: str) -> None:
+    # a 304 is header-only (nothing to compress, no Content-Encoding); a 404 page is compressed
+    nginx, trinx = pair
+    ims = AE + "If-Modified-Since: Fri, 01 Jan 2038 00:00:00 GMT\r\n"
+    assert view(trinx, target, ims) == view(nginx, target, ims)
+    assert view(trinx, target, ims, "HEAD") == view(nginx, target, ims, "HEAD")
