@@ -99,6 +99,11 @@ async def _run_handlers(r: Request, phase: Phase) -> int:
 async def run_phases(r: Request, phase: Phase = Phase.SERVER_REWRITE) -> int:
     """Run the request from ``phase`` to its content handler; returns the handler code."""
     phases = r.cycle.phases
+    if phase == Phase.SERVER_REWRITE and Phase.POST_READ in phases and r is r.main \
+            and not r.internal:
+        rc = await _run_handlers(r, Phase.POST_READ)  # once per client request (realip)
+        if rc != DECLINED:
+            return rc
     if phase <= Phase.SERVER_REWRITE and Phase.SERVER_REWRITE in phases:
         rc = await _run_handlers(r, Phase.SERVER_REWRITE)
         if rc != DECLINED:
