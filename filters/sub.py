@@ -9,22 +9,19 @@ matches wins; a replaced text is never rescanned; with ``once`` each pattern app
 once.  Search strings with variables are evaluated when the header passes (empty ones are
 dropped; none left: the response is untouched), replacements on first use.
 
-Matching (``SubMatcher``, sans-IO): a bytes regex alternating the live patterns in order
-finds the leftmost, first-in-order match (Python's alternation semantics are exactly
-nginx's rule here) at C speed; only the last (longest pattern - 1) bytes of what has
-arrived can hold a partial match, so only they are examined byte by byte, and only they are
-held back for the next buffer.  When the first pattern that fits a position is cut by the
-end of the data, the filter waits for more, as nginx does; at the end of the body a partial
-match goes out unchanged.
+Matching is ``parsers.multi.MultiMatcher`` (sans-IO, resumable, holds back less than the
+longest pattern, C-speed search over a trie regex); ``SubMatcher`` puts the replacements in.
+Once every pattern is used up (``sub_filter_once``) buffers pass untouched, file regions
+included.  File regions are read in 64 KB pieces.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from engine import api
+from parsers.multi import MultiMatcher
 
 __all__ = ["MODULE", "SubMatcher"]
 
@@ -33,83 +30,36 @@ _CHUNK = 1 << 16
 
 
 class SubMatcher:
-    """Resumable multi-pattern replacement over a byte stream (any split, same output)."""
+    """Resumable replacement over a byte stream (any split, same output): the matcher's
+    events with each pattern number turned into its replacement."""
+
+    __slots__ = ("matcher", "replace")
 
     def __init__(self, patterns: list[bytes], replace: Callable[[int], bytes],
                  once: bool) -> None:
-        self.patterns = [p.lower() for p in patterns]
+        self.matcher = MultiMatcher(patterns, once)
         self.replace = replace  # pattern index -> replacement bytes
-        self.once = once
-        self.live = list(range(len(patterns)))
-        self.pending = b""
-        self._compile()
 
-    def _compile(self) -> None:
-        live = self.live
-        self.maxlen = max((len(self.patterns[i]) for i in live), default=0)
-        self.rx = re.compile(b"|".join(b"(" + re.escape(self.patterns[i]) + b")"
-                                       for i in live), re.IGNORECASE) if live else None
+    @property
+    def pending(self) -> bytes:
+        return self.matcher.pending
+
+    @property
+    def exhausted(self) -> bool:
+        return self.matcher.exhausted and not self.matcher.pending
 
     def feed(self, data: bytes, last: bool = False) -> bytes:
-        """Bytes decided so far; the undecided tail (< longest pattern) is kept."""
-        work = self.pending + data if self.pending else data
-        self.pending = b""
-        out: list[bytes] = []
-        pos, n = 0, len(work)
-        while self.rx is not None and pos < n:
-            m = self.rx.search(work, pos)
-            tail = max(pos, n - self.maxlen + 1)
-            if m is not None and m.start() < tail:
-                pos = self._apply(work, pos, m, out)
-                continue
-            # the tail may hold a partial match: look at its positions one by one
-            stop = m.start() if m is not None else n
-            held = self._partial(work, tail, stop)
-            if held is not None:
-                if last:
-                    # nginx: at the end of the body, from the first position where the first
-                    # fitting pattern is cut short, the rest goes out unchanged
-                    out.append(work[pos:])
-                    return b"".join(out)
-                out.append(work[pos:held])
-                self.pending = work[held:]
-                return b"".join(out)
-            if m is None:
-                break
-            pos = self._apply(work, pos, m, out)
-        out.append(work[pos:])
-        return b"".join(out)
-
-    def _apply(self, work: bytes, pos: int, m: re.Match[bytes], out: list[bytes]) -> int:
-        k = self.live[m.lastindex - 1]  # type: ignore[operator]
-        out.append(work[pos:m.start()])
-        out.append(self.replace(k))
-        if self.once:
-            self.live.remove(k)
-            self._compile()
-        return m.end()
-
-    def _partial(self, work: bytes, start: int, stop: int) -> int | None:
-        """The first position in [start, stop] where the first pattern that fits is cut by
-        the end of the data, or None."""
-        n = len(work)
-        low = work[start:].lower()
-        for i in range(start, min(stop, n - 1) + 1):
-            rest = low[i - start:]
-            for k in self.live:
-                p = self.patterns[k]
-                if len(p) <= len(rest):
-                    if rest.startswith(p):
-                        break  # a full match of an earlier pattern: not partial here
-                    continue
-                if p.startswith(rest):
-                    return i
-        return None
+        """Bytes decided so far; ``last``: the stream ends, the undecided tail goes too."""
+        events = self.matcher.feed(data, last)
+        if len(events) == 1 and type(events[0]) is bytes:
+            return events[0]
+        replace = self.replace
+        return b"".join(e if type(e) is bytes else replace(e)  # type: ignore[arg-type]
+                        for e in events)
 
     def finish(self) -> bytes:
-        """End of body: a held partial match goes out unchanged."""
-        out, self.pending = self.pending, b""
-        return out
+        """Kept for callers of the old interface: ``feed(..., last=True)`` empties it."""
+        return self.matcher.feed(b"", last=True)[0] if self.matcher.pending else b""
 
 
 @dataclass
@@ -181,20 +131,28 @@ async def sub_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
         return
     out: list[api.Buf] = []
     for b in chain:
+        if matcher.exhausted:
+            out.append(b)  # sub_filter_once with every pattern applied: nothing to change
+            continue
         if len(b):
             if b.file is None:
-                data = matcher.feed(bytes(b.data))  # type: ignore[arg-type]
+                data = matcher.feed(bytes(b.data), b.last)  # type: ignore[arg-type]
                 if data:
                     out.append(api.Buf(data))
             else:
-                for pos in range(b.file_pos, b.file_last, _CHUNK):
-                    data = matcher.feed(b.file.read(pos, min(_CHUNK, b.file_last - pos)))
+                end = b.file_last
+                for pos in range(b.file_pos, end, _CHUNK):
+                    if matcher.exhausted:  # the rest of the file goes as it is, unread
+                        out.append(api.Buf(file=b.file, file_pos=pos, file_last=end))
+                        break
+                    size = min(_CHUNK, end - pos)
+                    data = matcher.feed(b.file.read(pos, size), b.last and pos + size == end)
                     if data:
                         out.append(api.Buf(data))
                         await nxt(r, out)
                         out = []
-        if b.last:
-            data = matcher.feed(b"", last=True) + matcher.finish()
+        elif b.last:
+            data = matcher.feed(b"", last=True)
             if data:
                 out.append(api.Buf(data))
         if b.last or b.flush:
