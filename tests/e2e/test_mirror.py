@@ -32,6 +32,12 @@ http {
         location /post/ { mirror /m1; proxy_pass http://{B}/main/; }
         location /nobody/ { mirror /m3; mirror_request_body off; proxy_pass http://{B}/main/; }
         location /small/ { mirror /m1; client_max_body_size 10; proxy_pass http://{B}/main/; }
+        location /idx/ { alias html/; mirror /m1; }
+        location /ret/ { mirror /m1; return 200 "returned"; }
+        location /err/ { alias html/; mirror /m1; error_page 404 /e404.html; }
+        location = /e404.html { mirror /m2; return 200 "error page"; }
+        location = /e404b.html { mirror /m2; alias html/f.html; }
+        location /errb/ { alias html/; mirror /m1; error_page 404 /e404b.html; }
         location /missing/ { alias html/; mirror /nowhere; }
         location /inh/ { alias html/; mirror /m1;
             location /inh/off/ { alias html/; mirror off; }
@@ -45,7 +51,7 @@ http {
     }
 }
 """
-FILES = {"html/f.html": b"FILE\n", "html/inh/off/f.html": b"OFF\n",
+FILES = {"html/f.html": b"FILE\n", "html/index.html": b"INDEX\n", "html/inh/off/f.html": b"OFF\n",
          "html/inh/more/f.html": b"MORE\n"}
 
 Setup = tuple[ServerProcess, Backend]
@@ -149,6 +155,20 @@ def test_body_over_client_max_body_size_is_413_before_any_mirror(setup: Setup) -
     r = parse_response(get(server, "/small/x", "POST", b"x" * 20))
     assert r.status == 413
     assert wait_seen(backend, 1, 0.3) == []
+
+
+@pytest.mark.parametrize("target, status, mirrors", [
+    ("/idx/", 200, ["/m1", "/m1"]),  # precontent again after index's internal redirect
+    ("/ret/", 200, []),  # answered in the rewrite phase: no precontent phase
+    ("/err/nope", 404, ["/m1"]),  # error_page to a location answering in its rewrite phase
+    ("/errb/nope", 404, ["/m1", "/m2"]),  # error_page to a location with its own mirror
+])
+def test_mirrors_follow_the_phases(setup: Setup, target: str, status: int,
+                                   mirrors: list[str]) -> None:
+    server, backend = setup
+    backend.seen.clear()
+    assert parse_response(get(server, target)).status == status
+    assert sorted(s.target for s in wait_seen(backend, len(mirrors), 1.0)) == mirrors
 
 
 def test_a_failing_mirror_does_not_touch_the_answer(setup: Setup) -> None:
