@@ -90,7 +90,8 @@ def realm_backend(name: str) -> Backend:
     return b
 
 
-@pytest.fixture(scope="module", params=["trinx", "nginx"])
+@pytest.fixture(scope="module",
+                params=["trinx", pytest.param("nginx", marks=pytest.mark.differential)])
 def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[Setup]:
     if request.param == "nginx" and not NGINX_BIN.exists():

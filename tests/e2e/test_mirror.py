@@ -57,7 +57,8 @@ FILES = {"html/f.html": b"FILE\n", "html/index.html": b"INDEX\n", "html/inh/off/
 Setup = tuple[ServerProcess, Backend]
 
 
-@pytest.fixture(scope="module", params=["trinx", "nginx"])
+@pytest.fixture(scope="module",
+                params=["trinx", pytest.param("nginx", marks=pytest.mark.differential)])
 def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[Setup]:
     if request.param == "nginx" and not NGINX_BIN.exists():
