@@ -34,6 +34,7 @@ from engine.log import ErrorLog
 from engine.request import DECLINED, DONE, ERROR, OK, Buf, HeadersOut, Request
 from engine.special import CLOSE_ON_ERROR, SERVER_TOKEN, error_page_body, status_line
 from engine.util import http_date
+from engine.variables import set_captures
 
 __all__ = ["run_request", "finalize_bad_request", "run_phases", "internal_redirect", "named_location", "finalize",
            "send_header", "output", "send_response", "set_content_handler", "filter_finalize", "variable", "header_filter", "map_uri_to_path",
@@ -161,7 +162,7 @@ def find_config(r: Request) -> int:
         loc = r.server.root
     set_location(r, loc)
     if m is not None:
-        r.captures = m
+        set_captures(r, m)  # $1..$9 and named captures as variables
     clcf: CoreLocConf = r.loc_conf[HTTP_CORE]
     if clcf.internal and not r.internal:
         return 404
@@ -490,8 +491,13 @@ def send_header(r: Request) -> int:
 
 
 async def output(r: Request, chain: list[Buf]) -> None:
-    """Pass body buffers down the body-filter chain (``ngx_http_output_filter``)."""
+    """Pass body buffers down the body-filter chain (``ngx_http_output_filter``); then run
+    the subrequests the filters created meanwhile that wait for their creator's turn (as
+    nginx runs posted subrequests once the buffer has been filtered)."""
     await r.cycle.top_body_filter(r, chain)  # type: ignore[misc]
+    pp = r.main.postpone
+    if pp is not None and pp.deferred:
+        await pp.run_deferred()
 
 
 def absolute_location(r: Request, location: str) -> str:

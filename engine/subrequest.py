@@ -306,9 +306,9 @@ def _runs_inline(sr: Request, mode: Mode) -> bool:
     """Whether ``sr`` can run in its creator's task instead of a task of its own.
 
     A subrequest whose location serves files (no content handler of its own: static,
-    index) does not wait on anything but the client, so it runs in its creator's task, at
-    the creator's next output or wait, as nginx runs posted subrequests: a task per include
-    cost more than the include.  Anything with a handler (proxy, memcached...) may wait on
+    index) does not wait on anything but the client, so it runs in its creator's task when
+    the creator's current output call returns or it waits, as nginx runs posted subrequests
+    after the buffer being filtered: a task per include cost more than the include.  Anything with a handler (proxy, memcached...) may wait on
     the network and gets a task, so includes of slow locations still run in parallel.
     A rewrite to another location can defeat the guess; the output is right either way.
     """
@@ -449,9 +449,6 @@ def reserve_output(r: Request) -> OutputSlot:
 async def postpone_filter(r: Request, chain: list[Buf]) -> None:
     """The postpone body filter: pass, hold or collect ``r``'s buffers (see docstring)."""
     main = r.main
-    pp_: Postpone | None = main.postpone
-    if pp_ is not None and pp_.deferred:
-        await pp_.run_deferred()  # subrequests created so far come before this output
     if r is main:
         if chain and chain[-1].last:
             r.done = True
@@ -509,6 +506,9 @@ async def _node_output(pp: Postpone, node: OutputNode, chain: list[Buf]) -> None
             size += len(b.data)
     pp.held += size
     while pp.held > pp.limit and pp.active is not node and not pp.failed:
+        if pp.deferred:
+            await pp.run_deferred()  # they may be what is in front: run them, not wait
+            continue
         await pp.progress.wait()
 
 
