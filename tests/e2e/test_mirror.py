@@ -131,6 +131,19 @@ def test_post_body_reaches_the_mirror_and_the_request(setup: Setup) -> None:
         ("POST", "/m1?q=1", b"hello body"), ("POST", "/main/x?q=1", b"hello body")]
 
 
+def test_keepalive_after_a_mirrored_body(setup: Setup) -> None:
+    server, backend = setup
+    backend.seen.clear()
+    raw = (b"POST /post/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+           b"POST /f.html HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ndef"
+           b"GET /f.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    rs = parse_responses(http_request(server.port, raw, timeout=10))
+    assert [r.status for r in rs] == [200, 405, 200]
+    seen = sorted((s.target, s.method, s.body) for s in wait_seen(backend, 4))
+    assert seen == [("/m1", "GET", b""), ("/m1", "POST", b"abc"), ("/m1", "POST", b"def"),
+                    ("/main/a", "POST", b"abc")]
+
+
 def test_large_post_body_reaches_both(setup: Setup) -> None:
     server, backend = setup
     backend.seen.clear()
