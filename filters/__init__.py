@@ -13,7 +13,6 @@ import importlib
 __all__ = ["FILTER_MODULES"]
 
 _ORDER = [
-    "filters.chunked",
     "filters.range:RANGE_HEADER",
     "filters.gzip",
     "engine.subrequest:POSTPONE",
@@ -31,11 +30,7 @@ def _load() -> list:  # type: ignore[type-arg]
     out = []
     for entry in _ORDER:
         name, _, attr = entry.partition(":")
-        try:
-            out.append(getattr(importlib.import_module(name), attr or "MODULE"))
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
+        out.append(getattr(importlib.import_module(name), attr or "MODULE"))
     return out
 
 

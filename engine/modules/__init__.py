@@ -11,7 +11,9 @@ from __future__ import annotations
 from engine.http import HEADER_FILTER, WRITE_FILTER
 from engine.http_core import CORE, HTTP_CORE
 from engine.module import Module
-from engine.modules import index, static
+from engine.modules import (access, auth_request, index, log, memcached, mirror, proxy, realip,
+                            rewrite, static, upstream_hash, upstream_ip_hash,
+                            upstream_least_conn, upstream_random)
 from engine.upstream import UPSTREAM
 
 __all__ = ["builtin_modules", "module_names"]
@@ -26,20 +28,19 @@ def builtin_modules() -> list[Module]:
         HTTP_CORE,
         static.MODULE,
         index.MODULE,
-        *_optional("engine.modules.autoindex"),
-        *_optional("engine.modules.log"),
-        *_optional("engine.modules.rewrite"),
-        *_optional("engine.modules.realip"),
-        *_optional("engine.modules.access"),
-        *_optional("engine.modules.auth_request"),
-        *_optional("engine.modules.mirror"),
+        log.MODULE,
+        rewrite.MODULE,
+        realip.MODULE,
+        access.MODULE,
+        auth_request.MODULE,
+        mirror.MODULE,
         UPSTREAM,
-        *_optional("engine.modules.proxy"),
-        *_optional("engine.modules.memcached"),
-        *_optional("engine.modules.upstream_hash"),
-        *_optional("engine.modules.upstream_ip_hash"),
-        *_optional("engine.modules.upstream_least_conn"),
-        *_optional("engine.modules.upstream_random"),
+        proxy.MODULE,
+        memcached.MODULE,
+        upstream_hash.MODULE,
+        upstream_ip_hash.MODULE,
+        upstream_least_conn.MODULE,
+        upstream_random.MODULE,
         # filters: bottom of the chain first
         WRITE_FILTER,
         HEADER_FILTER,
@@ -58,17 +59,6 @@ def entry_point_modules() -> list[Module]:
         if isinstance(module, Module):
             out.append(module)
     return out
-
-
-def _optional(name: str) -> list[Module]:
-    import importlib
-
-    try:
-        return [importlib.import_module(name).MODULE]
-    except ModuleNotFoundError as e:
-        if e.name != name:
-            raise
-        return []
 
 
 _INTERNAL = frozenset({"http_core", "http_header_filter", "http_write_filter",
