@@ -88,10 +88,22 @@ class Cycle:
     location_error_logs: dict[Any, Any] = field(default_factory=dict)
     # "[warn]" lines of the configuration ("message in file:line"), in the order given
     warnings: list[str] = field(default_factory=list)
+    _directive_modules: dict[str, Module | None] = field(default_factory=dict, repr=False)
 
     # requests still running on this cycle; a reload retires it, and the last one closes it
     users: int = 0
     retired: bool = False
+
+    def directive_module(self, name: str) -> Module | None:
+        """The module declaring directive ``name`` (its loc conf carries nginx's field names
+        for it), so the core can read a conf a module owns (``disable_symlinks``)."""
+        try:
+            return self._directive_modules[name]
+        except KeyError:
+            owner = next((m for m in self.modules if any(d.name == name for d in m.directives)),
+                         None)
+            self._directive_modules[name] = owner
+            return owner
 
     def close(self) -> None:
         for fn in self.cleanup:

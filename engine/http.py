@@ -31,6 +31,7 @@ from engine.module import Module
 from engine.http_core import HTTP_CORE, CoreLocConf, ErrorPage
 from engine.locations import Location, Match, find_location
 from engine.log import ErrorLog
+from engine.safe_open import OpenError, file_info, symlinks_from
 from engine.request import DECLINED, DONE, ERROR, OK, Buf, HeadersOut, Request
 from engine.special import CLOSE_ON_ERROR, SERVER_TOKEN, error_page_body, status_line
 from engine.util import http_date
@@ -299,10 +300,11 @@ async def try_files(r: Request) -> int:
             continue
         path = root + rest
         try:
-            st = os.stat(path.encode("latin-1", "surrogateescape"))
+            st = _file_info(r, path)
         except OSError as e:
             if e.errno not in _NOT_FOUND_ERRNOS:
-                log_error(r, logging.CRITICAL, f'stat() "{path}" failed ({e.errno}: {e.strerror})')
+                call = e.syscall if isinstance(e, OpenError) else "stat()"
+                log_error(r, logging.CRITICAL, f'{call} "{path}" failed ({e.errno}: {e.strerror})')
             continue
         except ValueError:  # NUL in a variable's value
             continue
@@ -320,6 +322,25 @@ async def try_files(r: Request) -> int:
 
 
 _NOT_FOUND_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
+
+
+def _file_info(r: Request, path: str) -> os.stat_result:
+    """``ngx_open_cached_file`` with ``test_only`` under the location's ``disable_symlinks``
+    (``ngx_http_set_disable_symlinks``): a plain ``stat()`` when off, else the checked walk of
+    engine.safe_open, so a refused symlink fails (ELOOP: logged, skipped) as on nginx.
+
+    Raises:
+        OSError: a ``stat()`` error, or an `OpenError` naming the failing call.
+        ValueError: a NUL in the path.
+    """
+    bpath = path.encode("latin-1", "surrogateescape")
+    owner = r.cycle.directive_module("disable_symlinks")
+    sl = r.loc_conf.get(owner) if owner is not None else None
+    if sl is None or not sl.disable_symlinks:
+        return os.stat(bpath)
+    cv = sl.disable_symlinks_from
+    mode, from_len = symlinks_from(sl.disable_symlinks, cv.evaluate(r) if cv else None, path)
+    return file_info(bpath, mode, from_len)
 
 
 # --- finalisation and special responses ------------------------------------------------------------

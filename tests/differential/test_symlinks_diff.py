@@ -24,19 +24,17 @@ pytestmark = pytest.mark.differential
 
 MTIME = 1704164645
 
-# try_files is the core's (engine/http.py): it stats with symlinks followed, so a refused
-# candidate is taken where nginx skips it (and logs a crit line).  Known failures, kept strict.
+# try_files tests its candidates under the location's disable_symlinks (nginx's
+# ngx_open_cached_file with test_only): a refused candidate is skipped and logged at crit.
 TRY_FILES = """
         location /tf/ { alias html/on/; disable_symlinks on; try_files $uri =410; }
         location /tfd/ { alias html/on/; disable_symlinks on; try_files $uri/ =410; }
+        location /tfo/ { alias html/on/; disable_symlinks if_not_owner; try_files $uri $uri/ =410; }
+        location /tff/ { alias html/on/; disable_symlinks on from=$document_root;
+                         try_files $uri $uri/ =410; }
+        location /tfn/ { alias html/on/; try_files $uri $uri/ =410; }
 """
 DIFF_CONF = CONF.replace("        location /al/", TRY_FILES + "        location /al/", 1)
-_REFUSED = {"lf.txt", "ldir", "out.txt", "lfother", "dirx/l", "dangling", "loop", "lofile",
-            "lofile_other"}
-TRY_FILES_DIFFER = {("tf", p) for p in _REFUSED | {
-    "ldir/f.txt", "outdir/secret.txt", "lother/f.txt", "lodir/f.txt", "lodir_root/f.txt"}
-} | {("tfd", p) for p in _REFUSED | {"ldir/", "lother/"}}
-
 _LOG_LINE = re.compile(r"^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
 
 
@@ -117,11 +115,8 @@ def test_inherited_from_server(pair: Pair, target: str) -> None:
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("loc", ["tf", "tfd"])
-def test_try_files(pair: Pair, loc: str, path: str, request: pytest.FixtureRequest) -> None:
-    if (loc, path) in TRY_FILES_DIFFER:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="engine/http.py try_files ignores disable_symlinks"))
+@pytest.mark.parametrize("loc", ["tf", "tfd", "tfo", "tff", "tfn"])
+def test_try_files(pair: Pair, loc: str, path: str) -> None:
     nginx, trinx = pair.exchange(_raw(f"/{loc}/{path}"))
     assert trinx == nginx
 
