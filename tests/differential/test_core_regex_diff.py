@@ -42,13 +42,21 @@ http {
         server_name ~^(?<sub>[a-z]+)\.cap$;
         location / { return 200 "sub=$sub\n"; }
     }
+    server {
+        listen 127.0.0.1:{port};
+        server_name exact.num *.wild.num ~^([a-z]+)\.(?<tld>num)$ ~^(.+)-(\d+)\.num$;
+        location / { return 200 "1=$1 2=$2 tld=$tld\n"; }
+        location ~ ^/l/(.*)$ { return 200 "1=$1 tld=$tld\n"; }
+        location /r/ { rewrite ^ /x; }
+        location /x { return 200 "after=$1 tld=$tld\n"; }
+    }
+    server {
+        listen 127.0.0.1:{port};
+        server_name ~^(?<one>x+)\.only$;
+        location / { return 200 "one=$one\n"; }
+    }
 }
 """
-
-SERVER_CAPTURE_BUG = ("engine/server.py find_server (name_regexes loop) matches with "
-                      "rx.search(host) and drops the match; nginx's ngx_http_find_virtual_server "
-                      "runs ngx_http_regex_exec, so named captures of a server_name become "
-                      "variables: it needs api.regex_exec(r, rx, host) once the request exists")
 
 # (path, Host, nginx's status, nginx's body, trinx bug or None)
 CASES: list[tuple[str, str, int, bytes, str | None]] = [
@@ -65,7 +73,15 @@ CASES: list[tuple[str, str, int, bytes, str | None]] = [
     ("/o/xy", "x", 200, b"opt=[x]\n", None),
     ("/", "www.example", 200, b"upper\n", None),
     ("/", "WWW.EXAMPLE", 200, b"upper\n", None),
-    ("/", "abc.cap", 200, b"sub=abc\n", SERVER_CAPTURE_BUG),
+    ("/", "abc.cap", 200, b"sub=abc\n", None),
+    ("/", "ABC.cap", 200, b"sub=abc\n", None),             # the host is lowercased first
+    ("/", "abc.num", 200, b"1=abc 2=num tld=num\n", None),  # named ones count
+    ("/", "ab-12.num", 200, b"1=ab 2=12 tld=\n", None),
+    ("/", "exact.num", 200, b"1= 2= tld=\n", None),         # exact name: no regex run
+    ("/", "a.wild.num", 200, b"1= 2= tld=\n", None),        # wildcard beats every regex
+    ("/l/zz", "abc.num", 200, b"1=zz tld=num\n", None),     # a location regex takes $1 over
+    ("/r/", "abc.num", 200, b"after= tld=num\n", None),
+    ("/", "xx.only", 200, b"one=xx\n", None),
 ]
 
 
