@@ -134,7 +134,8 @@ class Postpone:
     """Per main request: the output tree, the held-bytes bound, the subrequest tasks."""
 
     __slots__ = ("main", "root", "active", "held", "limit", "progress", "next_body",
-                 "running", "idle", "scopes", "count", "failed", "last_started", "deferred")
+                 "running", "idle", "scopes", "count", "failed", "last_started", "deferred",
+                 "inline_depth")
 
     def __init__(self, main: Request, root: OutputNode) -> None:
         self.main = main
@@ -153,14 +154,29 @@ class Postpone:
         self.last_started: trio.Event | None = None  # set when the newest subrequest starts
         # subrequests to run in their creator's task at its next output or wait (see
         # subrequest()): (sr, scope, previous start event, own start event)
-        self.deferred: list[tuple[Request, None, Any, trio.Event]] = []
+        self.deferred: deque[tuple[Request, None, Any, trio.Event]] = deque()
+        self.inline_depth = 0  # deferred subrequests being run, nested (see run_deferred)
 
-    async def run_deferred(self, upto: Request | None = None) -> None:
+    async def run_deferred(self, upto: Request | None = None, *, wait: bool = False) -> None:
         """Run deferred subrequests, in creation order, in the calling task (all of them,
-        or up to and including ``upto``)."""
-        while self.deferred:
-            sr, scope, prev, started = self.deferred.pop(0)
-            await _run_subrequest(sr, self, scope, prev, started)
+        or up to and including ``upto``).
+
+        An output call made while deferred subrequests are already being run (by the
+        subrequest being run, or by another task) leaves them to that loop: a page of a
+        thousand includes would otherwise nest a thousand runs on one stack, each include's
+        output running the next.  ``wait``: the caller is about to wait for them (or for
+        room in the held output), so it runs them itself whatever the nesting.
+        """
+        if self.inline_depth and not wait:
+            return
+        deferred = self.deferred
+        while deferred:
+            sr, scope, prev, started = deferred.popleft()
+            self.inline_depth += 1
+            try:
+                await _run_subrequest(sr, self, scope, prev, started)
+            finally:
+                self.inline_depth -= 1
             if sr is upto:
                 return
 
@@ -326,7 +342,8 @@ async def wait_subrequest(sr: Request) -> int:
     pp: Postpone = sr.main.postpone
     if pp.deferred:
         # sr (or an earlier sibling it waits to start after) may be among them
-        await pp.run_deferred(upto=sr if any(d[0] is sr for d in pp.deferred) else None)
+        await pp.run_deferred(upto=sr if any(d[0] is sr for d in pp.deferred) else None,
+                              wait=True)
     if not state.finished.is_set():
         # what is ready goes to the client before the wait, not after it
         await sr.conn.flush_idle()
@@ -338,7 +355,7 @@ async def wait_subrequests(r: Request) -> None:
     """Wait until every subrequest of main request ``r`` has finished."""
     pp: Postpone | None = r.postpone
     if pp is not None:
-        await pp.run_deferred()
+        await pp.run_deferred(wait=True)
     if pp is not None and not pp.idle.is_set():
         await r.conn.flush_idle()
         await pp.idle.wait()
@@ -507,7 +524,7 @@ async def _node_output(pp: Postpone, node: OutputNode, chain: list[Buf]) -> None
     pp.held += size
     while pp.held > pp.limit and pp.active is not node and not pp.failed:
         if pp.deferred:
-            await pp.run_deferred()  # they may be what is in front: run them, not wait
+            await pp.run_deferred(wait=True)  # they may be what is in front: run them
             continue
         await pp.progress.wait()
 

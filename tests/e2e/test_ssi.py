@@ -150,6 +150,17 @@ def test_twenty_includes_finishing_in_reverse_come_out_in_order(
     assert get(trinx, "/rev.html").body == b"".join(b"%d." % i for i in range(20))
 
 
+def test_thousands_of_file_includes_in_one_buffer(trinx: ServerProcess) -> None:
+    # file includes run in the page's task; each one's output once started the next one,
+    # a stack frame deeper, until a page of ~150 includes raised RecursionError
+    page = b"".join(b'<!--#include virtual="/f/n.html?q=%d" -->,' % i for i in range(3000))
+    (trinx.prefix / "html/many.html").write_bytes(page)
+    (trinx.prefix / "html/f/n.html").write_bytes(b'<!--#echo var="arg_q" -->')
+    r = get(trinx, "/many.html", timeout=30)
+    assert r.status == 200
+    assert r.body == b"".join(b"%d," % i for i in range(3000))
+
+
 def test_parallel_includes_overlap_and_waited_ones_do_not(trinx: ServerProcess) -> None:
     par = b"".join(b'<!--#include virtual="/sleep?ms=200&t=%d" -->' % i for i in range(10))
     seq = b"".join(b'<!--#include virtual="/sleep?ms=200&t=%d" wait="yes" -->' % i
