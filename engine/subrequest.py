@@ -119,6 +119,32 @@ POSTPONE = Module(
 
 # --- the output tree ------------------------------------------------------------------------
 
+class Flag:
+    """A one-shot event whose ``trio.Event`` is made only when somebody has to wait: most
+    are set before anyone looks (an inline include is started and finished before its
+    creator asks), and a page of many includes made two or three Events per include."""
+
+    __slots__ = ("done", "_event")
+
+    def __init__(self, done: bool = False) -> None:
+        self.done = done
+        self._event: trio.Event | None = None
+
+    def is_set(self) -> bool:
+        return self.done
+
+    def set(self) -> None:
+        self.done = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if not self.done:
+            if self._event is None:
+                self._event = trio.Event()
+            await self._event.wait()
+
+
 class OutputNode:
     """A place in the document: a request's own output, or a reserved slot."""
 
@@ -143,18 +169,17 @@ class Postpone:
         self.active: OutputNode | None = root
         self.held = 0
         self.limit: int = main.loc_conf[POSTPONE].postpone_buffer_size
-        self.progress = trio.Event()
+        self.progress: trio.Event | None = None  # made by the first producer to wait
         self.next_body = main.main_conf[POSTPONE].next_body
         self.running = 0
-        self.idle = trio.Event()
-        self.idle.set()
+        self.idle = Flag(done=True)
         self.scopes: set[trio.CancelScope] = set()
         self.count = 0
         self.failed = False
-        self.last_started: trio.Event | None = None  # set when the newest subrequest starts
+        self.last_started: Flag | None = None  # set when the newest subrequest starts
         # subrequests to run in their creator's task at its next output or wait (see
         # subrequest()): (sr, scope, previous start event, own start event)
-        self.deferred: deque[tuple[Request, None, Any, trio.Event]] = deque()
+        self.deferred: deque[tuple[Request, None, Any, Flag]] = deque()
         self.inline_depth = 0  # deferred subrequests being run, nested (see run_deferred)
 
     async def run_deferred(self, upto: Request | None = None, *, wait: bool = False) -> None:
@@ -188,8 +213,10 @@ class Postpone:
         self._wake()
 
     def _wake(self) -> None:
-        self.progress.set()
-        self.progress = trio.Event()
+        ev = self.progress
+        if ev is not None:
+            self.progress = None
+            ev.set()
 
 
 class SubrequestState:
@@ -200,7 +227,7 @@ class SubrequestState:
     def __init__(self, mode: Mode, on_done: OnDone | None, node: OutputNode | None) -> None:
         self.mode = mode
         self.on_done = on_done
-        self.finished = trio.Event()
+        self.finished = Flag()
         self.rc = ERROR
         self.node = node
         self.body = bytearray()
@@ -302,8 +329,8 @@ def subrequest(r: Request, uri: str, args: str = "", *, mode: Mode = Mode.INPLAC
     sr.sr = SubrequestState(mode, on_done, node)
     pp.running += 1
     if pp.running == 1:
-        pp.idle = trio.Event()
-    prev, pp.last_started = pp.last_started, trio.Event()
+        pp.idle = Flag()
+    prev, pp.last_started = pp.last_started, Flag()
     if _runs_inline(sr, mode):
         pp.deferred.append((sr, None, prev, pp.last_started))
     else:
@@ -362,7 +389,7 @@ async def wait_subrequests(r: Request) -> None:
 
 
 async def _run_subrequest(sr: Request, pp: Postpone, scope: trio.CancelScope | None,
-                          prev: trio.Event | None, started: trio.Event) -> None:
+                          prev: Flag | None, started: Flag) -> None:
     """Run ``sr`` to its end: in a task of its own under ``scope`` (which ``pp.cancel``
     cancels), or inline in its creator's task (``scope`` None: cancelled with it)."""
     state: SubrequestState = sr.sr
@@ -391,8 +418,8 @@ async def _run_subrequest(sr: Request, pp: Postpone, scope: trio.CancelScope | N
             pp.idle.set()
 
 
-async def _subrequest_body(sr: Request, pp: Postpone, prev: trio.Event | None,
-                           started: trio.Event) -> None:
+async def _subrequest_body(sr: Request, pp: Postpone, prev: Flag | None,
+                           started: Flag) -> None:
     state: SubrequestState = sr.sr
     # Subrequests start in creation order, each after the previous one has run up to its
     # first wait (trio shuffles runnable tasks): as in nginx, a fragment that does not
@@ -526,7 +553,10 @@ async def _node_output(pp: Postpone, node: OutputNode, chain: list[Buf]) -> None
         if pp.deferred:
             await pp.run_deferred(wait=True)  # they may be what is in front: run them
             continue
-        await pp.progress.wait()
+        ev = pp.progress
+        if ev is None:
+            ev = pp.progress = trio.Event()
+        await ev.wait()
 
 
 async def _close_node(pp: Postpone, node: OutputNode) -> None:
