@@ -8,32 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from filters.sub import SubMatcher
-
-
-def reference(body: bytes, patterns: list[bytes], repl: list[bytes], once: bool) -> bytes:
-    """Left to right; at each position the first live pattern (config order) that matches
-    case-insensitively is replaced; with once, a pattern applies at most once; where the
-    first pattern that fits is cut short by the end of the body, the rest stays as is."""
-    low = body.lower()
-    pats = [p.lower() for p in patterns]
-    live = list(range(len(pats)))
-    out, i = [], 0
-    while i < len(body):
-        for k in live:
-            rest = low[i:]
-            if len(rest) < len(pats[k]) and pats[k].startswith(rest):
-                # the first fitting pattern is cut by the end: the rest is left as it is
-                return b"".join(out) + body[i:]
-            if low.startswith(pats[k], i):
-                out.append(repl[k])
-                i += len(pats[k])
-                if once:
-                    live.remove(k)
-                break
-        else:
-            out.append(body[i:i + 1])
-            i += 1
-    return b"".join(out)
+from parsers.multi import reference_replace as reference
 
 
 def run(body: bytes, patterns: list[bytes], repl: list[bytes], once: bool,
