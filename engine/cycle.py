@@ -20,6 +20,7 @@ filters and phase handlers), and resolves variable names.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -89,6 +90,11 @@ class Cycle:
     # "[warn]" lines of the configuration ("message in file:line"), in the order given
     warnings: list[str] = field(default_factory=list)
     _directive_modules: dict[str, Module | None] = field(default_factory=dict, repr=False)
+    # nginx's cycle->open_files: openers run once the configuration is read and checked
+    # (`Cycle.open_files`), so an unopenable file is reported after "syntax is ok" as nginx
+    openers: list[Callable[[], None]] = field(default_factory=list)
+    # where config-time warnings go: (level, message) -> None; None prints them on stderr
+    warn_log: Callable[[int, str], None] | None = None
 
     # requests still running on this cycle; a reload retires it, and the last one closes it
     users: int = 0
@@ -104,6 +110,11 @@ class Cycle:
                          None)
             self._directive_modules[name] = owner
             return owner
+
+    def open_files(self) -> None:
+        """Open the files the configuration names (access logs...); raises ConfigError."""
+        for fn in self.openers:
+            fn()
 
     def close(self) -> None:
         for fn in self.cleanup:
@@ -182,16 +193,21 @@ class ConfContext:
     def error(self, message: str) -> ConfigError:
         return ConfigError(message, self.file, self.line)
 
-    def warn(self, message: str) -> None:
+    def warn(self, message: str, where: bool = True) -> None:
         """A config-time warning (``ngx_conf_log_error(NGX_LOG_WARN, ...)``).
 
-        Printed at once as ``nginx: [warn] message in file:line``, the form trinx uses for
-        ``[emerg]`` before the error log is open, so ``-t`` shows it; also kept in
-        ``cycle.warnings`` for whoever writes the error log.
+        It goes where nginx's ``cf->log`` points: the start-up log (``-e``, which also
+        prints ``nginx: [warn] ...`` on stderr unless it is stderr itself), or the running
+        error log on a reload (``cycle.warn_log``); without one it is printed on stderr.
+        ``where=False`` is a plain ``ngx_log_error`` (no "in file:line"), for warnings made
+        after parsing (conflicting server names).  Kept in ``cycle.warnings`` too.
         """
-        text = f"{message} in {self.file}:{self.line}" if self.file else message
+        text = f"{message} in {self.file}:{self.line}" if self.file and where else message
         self.cycle.warnings.append(text)
-        print(f"nginx: [warn] {text}", file=sys.stderr)
+        if self.cycle.warn_log is not None:
+            self.cycle.warn_log(logging.WARNING, text)
+        else:
+            print(f"nginx: [warn] {text}", file=sys.stderr)
 
     def full_path(self, path: str, conf_prefix: bool = False) -> str:
         """Resolve ``path`` as nginx does: absolute, else relative to the prefix (or conf dir)."""
@@ -348,17 +364,27 @@ def _children(loc: Location) -> list[Location]:
 
 
 def read_cycle(conf_file: str, prefix: str, modules: list[Module],
-               extra: str | None = None) -> Cycle:
-    """Read and check a configuration; raises ``ConfigError`` (message with file:line)."""
+               extra: str | None = None,
+               warn_log: Callable[[int, str], None] | None = None,
+               on_parsed: Callable[[], None] | None = None) -> Cycle:
+    """Read and check a configuration; raises ``ConfigError`` (message with file:line).
+
+    ``warn_log(level, message)`` receives the configuration's warnings (`ConfContext.warn`).
+    ``on_parsed()`` runs when the text is read, before the checks nginx makes after it (the
+    events section): ``-t`` prints "syntax is ok" there, as nginx.  Files are not opened:
+    `Cycle.open_files` does it.
+    """
     conf_prefix = os.path.dirname(conf_file) + "/"
     cycle = Cycle(conf_file=conf_file, prefix=prefix, conf_prefix=conf_prefix,
-                  modules=list(modules))
+                  modules=list(modules), warn_log=warn_log)
     cf = ConfContext(cycle)
     cf.ctx = Ctx.MAIN
     if extra:
         cf.parse_string(extra, "command line")
     cf.parse_file(conf_file)
+    cycle.variables.resolve()
+    if on_parsed is not None:
+        on_parsed()
     if not cycle.events_seen:
         raise ConfigError('no "events" section in configuration')
-    cycle.variables.resolve()
     return cycle

@@ -23,6 +23,7 @@ from engine.compat import compat_directives, events_directives
 from engine.conf import ConfigError, Statement, Token
 from engine.cycle import ConfContext, ServerConf, merge_confs, merge_location_tree
 from engine.locations import Location, LocKind
+from engine.server_names import check_server_names, directive_name
 from engine.module import (UNSET, Args, ConfLevel, Ctx, Directive, Module, Unset, ignore,
                            inherit, parse_size, parse_time, set_flag, set_msec, set_num,
                            set_size, set_str)
@@ -321,6 +322,7 @@ def _http_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
     for m in cycle.modules:
         if m.postconfiguration:
             m.postconfiguration(cf)
+    check_server_names(cf, cycle.listens, HTTP_CORE)
     cf.main_conf, cf.srv_conf, cf.loc_conf = {}, {}, {}
     # main-context directives may follow the http block
     cf.ctx = Ctx.MAIN
@@ -450,12 +452,13 @@ def _server_name(cf: ConfContext, cmd: Directive, conf: CoreSrvConf) -> None:
     if conf.server_names is UNSET:
         conf.server_names = []
     for name in cf.args[1:]:
+        name = directive_name(cf, name)
         if name.startswith("~"):
             # caseless when the pattern has a capital letter (the host is lowercased)
             pattern = name[1:]
             conf.name_regexes.append(regex_compile(
                 cf, pattern, caseless=any("A" <= c <= "Z" for c in pattern)))
-        conf.server_names.append(name.lower() if not name.startswith("~") else name)
+        conf.server_names.append(name)
 
 
 def _compile_server_names(cf: ConfContext, srv: ServerConf) -> None:

@@ -61,6 +61,15 @@ class ErrorLog:
     def enabled(self, level: int) -> bool:
         return any(level >= lv for _, lv, _ in self._files)
 
+    def log_startup(self, level: int, message: str) -> None:
+        """Log as nginx does before the server runs (``ngx_use_stderr``): the line goes to
+        the targets, and a warning or worse that no ``stderr`` target received is also
+        printed on stderr as ``nginx: [level] message`` (so a terminal sees it once)."""
+        self.log(level, message)
+        if level >= logging.WARNING and not any(
+                not owned and level >= lv for _, lv, owned in self._files):
+            print(f"nginx: [{_NAMES.get(level, 'error')}] {message}", file=sys.stderr)
+
     def log(self, level: int, message: str, files_only: bool = False) -> None:
         """Write one line to every target whose level admits it.
 

@@ -20,7 +20,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import trio
 
@@ -149,28 +149,41 @@ def _paths(o: Options) -> tuple[str, str]:
     return prefix, os.path.normpath(conf)
 
 
-def load_cycle(o: Options) -> Cycle:
-    """Read the configuration named by the options; raises ConfigError."""
+def load_cycle(o: Options, warn_log: Callable[[int, str], None] | None = None,
+               on_parsed: Callable[[], None] | None = None) -> Cycle:
+    """Read the configuration named by the options; raises ConfigError.
+
+    ``warn_log(level, message)`` receives its warnings (nginx's ``cf->log``); ``on_parsed``
+    runs once the text is read (see `read_cycle`).  Files are not opened yet.
+    """
     prefix, conf = _paths(o)
-    cycle = read_cycle(conf, prefix, builtin_modules(), o.directives)
+    cycle = read_cycle(conf, prefix, builtin_modules(), o.directives, warn_log, on_parsed)
     core_defaults(cycle.core_conf[CORE])
     return cycle
 
 
 def _emerg(message: str, errlog: ErrorLog | None = None) -> None:
-    print(f"nginx: [emerg] {message}", file=sys.stderr)
-    if errlog is not None:
-        errlog.log(logging.CRITICAL + 10, message, files_only=True)
+    """An ``[emerg]`` before the server runs: to the log, and on stderr as ``nginx: [emerg]
+    message`` unless the log is stderr (then only its time-stamped line, as nginx)."""
+    if errlog is None:
+        print(f"nginx: [emerg] {message}", file=sys.stderr)
+    else:
+        errlog.log_startup(logging.CRITICAL + 10, message)
 
 
 def _startup_log(o: Options, prefix: str) -> ErrorLog:
+    """``ngx_log_init``: the ``-e`` file (default logs/error.log) at level notice, opened
+    before the configuration is read; a file that cannot be opened is an alert on stderr,
+    and stderr is the log then."""
     path = o.errlog or "logs/error.log"
     if path != "stderr" and not path.startswith("/"):
         path = os.path.join(prefix, path)
     try:
-        return ErrorLog([(path, "error")])
-    except OSError:
-        return ErrorLog([("stderr", "error")])
+        return ErrorLog([(path, "notice")])
+    except OSError as e:
+        print(f'nginx: [alert] could not open error log file: open() "{path}" failed '
+              f"({e.errno}: {e.strerror})", file=sys.stderr)
+        return ErrorLog([("stderr", "notice")])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,15 +208,28 @@ def main(argv: list[str] | None = None) -> int:
         if not o.test:  # as in nginx, -v/-V/-h combined with -t go on to test
             return 0
     prefix, conf = _paths(o)
-    if o.signal:
-        return _send_signal(o)
-    startup_log = _startup_log(o, prefix) if not o.test else ErrorLog([])
+    startup_log = _startup_log(o, prefix)
     try:
-        cycle = load_cycle(o)
+        if o.signal:
+            return _send_signal(o, startup_log)
+        return _load_and_run(o, conf, startup_log)
+    finally:
+        startup_log.close()
+
+
+def _load_and_run(o: Options, conf: str, startup_log: ErrorLog) -> int:
+    def syntax_ok() -> None:  # nginx says it before its post-parse checks and file opening
+        if o.test and not o.quiet:
+            print(f"nginx: the configuration file {conf} syntax is ok", file=sys.stderr)
+
+    try:
+        cycle = load_cycle(o, startup_log.log_startup, syntax_ok)
+        if o.test:
+            _check_pid_file(cycle)
         error_log = _open_error_log(cycle, o)
         if o.test:
             error_log.close()  # -t only checks that the files open, as nginx -t does
-            _check_pid_file(cycle)
+        cycle.open_files()
     except ConfigError as e:
         _emerg(str(e), startup_log)
         if o.test:
@@ -216,7 +242,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if o.test:
         if not o.quiet:
-            print(f"nginx: the configuration file {conf} syntax is ok", file=sys.stderr)
             print(f"nginx: configuration file {conf} test is successful", file=sys.stderr)
         if o.dump:
             dumped: set[str] = set()
@@ -259,12 +284,12 @@ def _check_pid_file(cycle: Cycle) -> None:
         pass
 
 
-def _send_signal(o: Options) -> int:
+def _send_signal(o: Options, startup_log: ErrorLog) -> int:
     """nginx's ngx_signal_process: read the pid file named by the config, send the signal."""
     try:
-        cycle = load_cycle(o)
+        cycle = load_cycle(o, startup_log.log_startup)
     except ConfigError as e:
-        _emerg(str(e))
+        _emerg(str(e), startup_log)
         return 1
     cycle.close()
     print("nginx: [notice] signal process started", file=sys.stderr)
@@ -444,9 +469,10 @@ async def _reload(server: Any, o: Options, error_log: ErrorLog) -> None:
     """SIGHUP: read the config again; on any error keep serving the old one (and log why)."""
     error_log.log(logging.INFO + 5, "reconfiguring")
     try:
-        cycle = load_cycle(o)
+        cycle = load_cycle(o, error_log.log)
         targets = _error_log_targets(cycle, o)
         _open_error_log(cycle, o).close()  # can every file be opened?
+        cycle.open_files()
     except ConfigError as e:
         error_log.log(logging.CRITICAL + 10, str(e))
         return

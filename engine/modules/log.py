@@ -409,18 +409,24 @@ def _preconfiguration(cf: api.ConfContext) -> None:
 def _postconfiguration(cf: api.ConfContext) -> None:
     mconf: LogMainConf = cf.main_conf[MODULE]
     opened: list[LogFile] = []
-    cf.cycle.cleanup.append(lambda: _close_all(opened))
-    for f in mconf.files.values():
-        if not f.used:
-            continue
-        try:
-            f.open()
-        except OSError as e:
-            _close_all(opened)
-            raise api.ConfigError(f'open() "{f.path}" failed ({e.errno}: {e.strerror})'
-                                  ) from None
-        opened.append(f)
-    cf.cycle.reopen.extend(f.reopen for f in opened)
+    cycle = cf.cycle
+    cycle.cleanup.append(lambda: _close_all(opened))
+
+    def open_files() -> None:
+        """Run by the cycle once the configuration is checked (nginx's open_files)."""
+        for f in mconf.files.values():
+            if not f.used:
+                continue
+            try:
+                f.open()
+            except OSError as e:
+                _close_all(opened)
+                raise api.ConfigError(f'open() "{f.path}" failed ({e.errno}: {e.strerror})'
+                                      ) from None
+            opened.append(f)
+        cycle.reopen.extend(f.reopen for f in opened)
+
+    cycle.openers.append(open_files)
     cf.add_phase_handler(api.Phase.LOG, log_handler)
 
 

@@ -1,9 +1,9 @@
 """Every bad config of tests/e2e/test_config_errors.py, through nginx and through trinx.
 
 Both get ``-t -p P -c conf/nginx.conf -e stderr`` (plus ``-g`` when the case has one) on the
-same files in separate prefixes.  Debian's nginx prints ``YYYY/MM/DD HH:MM:SS [emerg]
-PID#PID: msg`` and trinx ``nginx: [emerg] msg``; the message after the prefix, with each
-prefix directory replaced by ``{P}``, must be equal, and so must the exit status.
+same files in separate prefixes.  With ``-e stderr`` both print ``YYYY/MM/DD HH:MM:SS [emerg]
+PID#PID: msg``; the message after the prefix, with each prefix directory replaced by ``{P}``,
+must be equal, and so must the exit status.
 
 nginx runs as a real process.  trinx runs as one too, but in a single Python process per test
 run (``_trinx_batch``): starting Python ~90 times would cost half a minute.  Cases whose text

@@ -10,6 +10,7 @@ import pytest
 
 from engine.main import main
 from engine.modules.access import _client, _parse_cidr
+from tests.e2e.test_config_errors import as_console
 from tests.harness import ServerProcess, http_request, parse_response, start_trinx
 
 CONF = """
@@ -141,7 +142,7 @@ def test_not_allowed_in_if_or_main(tmp_path: Path, capsys: pytest.CaptureFixture
     (tmp_path / "logs").mkdir()
     (tmp_path / "conf" / "nginx.conf").write_text("allow all;\nevents {}\n")
     assert main(["-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"]) == 1
-    assert '"allow" directive is not allowed here' in capsys.readouterr().err
+    assert '"allow" directive is not allowed here' in as_console(capsys.readouterr().err)
 
 
 def check(tmp_path: Path, capsys: pytest.CaptureFixture[str], directive: str) -> tuple[int, str]:
@@ -151,4 +152,4 @@ def check(tmp_path: Path, capsys: pytest.CaptureFixture[str], directive: str) ->
         "events {}\nhttp {\n access_log off;\n server {\n  location / { %s }\n }\n}\n"
         % directive)
     rc = main(["-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"])
-    return rc, capsys.readouterr().err
+    return rc, as_console(capsys.readouterr().err)

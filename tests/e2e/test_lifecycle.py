@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_config_errors import as_console
 from tests.harness import (REPO_ROOT, ServerProcess, free_port, http_request, parse_response,
                            start_trinx)
 
@@ -276,7 +277,8 @@ def test_bind_failure(tmp_path: Path) -> None:
         (p / "logs" / "b.pid").write_text("12345\n")  # a running server's, say
         proc = _trinx(p, "-g", "daemon off;")
         assert proc.wait(10) == 1
-    out = (p / "logs" / "out.txt").read_text()
+    # -e stderr: the error log is stderr, so nginx writes its time-stamped lines only
+    out = as_console((p / "logs" / "out.txt").read_text())
     assert out == (f"nginx: [emerg] bind() to 127.0.0.1:{port} failed (98: Address already "
                    "in use)\nnginx: [emerg] still could not bind()\n")
     assert (p / "logs" / "b.pid").read_text() == "12345\n"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.main import main
+from tests.e2e.test_config_errors import as_console
 from tests.harness import ServerProcess, http_request, parse_response, start_trinx
 
 CONF = r"""
@@ -290,7 +291,7 @@ def check(tmp_path: Path, capsys: pytest.CaptureFixture[str], directives: str) -
     (tmp_path / "conf" / "nginx.conf").write_text(
         "events {}\nhttp {\n %s\n server { }\n}\n" % directives)
     rc = main(["-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"])
-    return rc, capsys.readouterr().err
+    return rc, as_console(capsys.readouterr().err)
 
 
 def test_escape_tables() -> None:
