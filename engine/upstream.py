@@ -127,6 +127,7 @@ class UpstreamConf:
     keepalive_requests: int = 1000
     data: Any = None
     pool: list[Any] = field(default_factory=list)  # idle connections, oldest first
+    trimming: bool = False  # a _trim of the pool is scheduled
 
 
 # --- round robin ----------------------------------------------------------------------------
@@ -396,7 +397,7 @@ class UpstreamProtocol(TypingProtocol):
 
     def process_header(self, data: bytes) -> int | None: ...
 
-    async def send_body(self, stream: trio.SocketStream) -> None: ...
+    async def send_body(self, stream: _Conn) -> None: ...
 
     def start_body(self, r: Request) -> int: ...
 
@@ -421,13 +422,61 @@ class UpstreamSettings:
 
 
 class _Conn:
-    __slots__ = ("stream", "peer_addr", "requests", "idle_since")
+    """A connection to a peer: a plain non-blocking socket driven with trio's
+    ``wait_readable``/``wait_writable``, trying the call first and waiting (under a cancel
+    scope with the deadline) only when the socket is not ready.  trio's SocketStream with a
+    ``fail_after`` per call cost about a fifth of a proxied request.  ``send_all`` is what
+    a protocol's ``send_body`` writes to; ``timeout`` is the send timeout, restarted by
+    each successful write as nginx's."""
 
-    def __init__(self, stream: trio.SocketStream, peer_addr: tuple[str, int]) -> None:
-        self.stream = stream
+    __slots__ = ("sock", "peer_addr", "requests", "idle_since", "timeout")
+
+    def __init__(self, sock: socket.socket, peer_addr: tuple[str, int]) -> None:
+        self.sock = sock
         self.peer_addr = peer_addr
         self.requests = 0
         self.idle_since = 0.0
+        self.timeout = 60.0
+
+    async def send_all(self, data: bytes) -> None:
+        """Raises trio.TooSlowError (send timeout) or OSError."""
+        sock = self.sock
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        view = memoryview(data)
+        with trio.CancelScope(deadline=trio.current_time() + self.timeout) as scope:
+            while sent < len(view):
+                await trio.lowlevel.wait_writable(sock)
+                try:
+                    sent += sock.send(view[sent:])
+                except BlockingIOError:
+                    continue
+                scope.deadline = trio.current_time() + self.timeout
+        if scope.cancelled_caught:
+            raise trio.TooSlowError
+
+    async def receive(self, timeout: float) -> bytes:
+        """What the socket has (b"" at EOF); raises trio.TooSlowError or OSError."""
+        sock = self.sock
+        try:
+            return sock.recv(65536)
+        except BlockingIOError:
+            pass
+        with trio.CancelScope(deadline=trio.current_time() + timeout):
+            while True:
+                await trio.lowlevel.wait_readable(sock)
+                try:
+                    return sock.recv(65536)
+                except BlockingIOError:
+                    continue
+        raise trio.TooSlowError
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class UpstreamTrack:
@@ -452,7 +501,7 @@ def _take_pooled(us: UpstreamConf, addr: tuple[str, int]) -> _Conn | None:
         conn = pool[i]
         if now - conn.idle_since > us.keepalive_timeout:
             del pool[i]
-            conn.stream.socket.close()
+            conn.close()
             continue
         if conn.peer_addr == addr:
             del pool[i]
@@ -463,26 +512,49 @@ def _take_pooled(us: UpstreamConf, addr: tuple[str, int]) -> _Conn | None:
 def _give_back(us: UpstreamConf, conn: _Conn) -> None:
     conn.requests += 1
     if conn.requests >= us.keepalive_requests:
-        conn.stream.socket.close()
+        conn.close()
         return
     conn.idle_since = time.monotonic()
     us.pool.append(conn)
-    if len(us.pool) > us.keepalive:
-        old = us.pool.pop(0)
-        old.stream.socket.close()
+    if len(us.pool) > us.keepalive and not us.trimming:
+        us.trimming = True
+        trio.lowlevel.spawn_system_task(_trim, us)
 
 
-async def _connect(addr: tuple[str, int], timeout: float) -> trio.SocketStream:
+async def _trim(us: UpstreamConf) -> None:
+    """Close the least recently used idle connections beyond ``keepalive``, one scheduler
+    pass after the pool grew past it.  Under load the connections of one pass come back
+    together and the requests read in the same pass take them again a moment later;
+    evicting at once, as nginx does handling one event at a time, closed and reopened
+    connections for close to half of the requests with 50 in flight."""
+    await trio.lowlevel.checkpoint()
+    us.trimming = False
+    pool = us.pool
+    while len(pool) > us.keepalive:
+        pool.pop(0).close()
+
+
+async def _connect(addr: tuple[str, int], timeout: float) -> socket.socket:
+    """A connected non-blocking socket; raises trio.TooSlowError or OSError."""
     family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        with trio.fail_after(timeout):
-            await sock.connect(addr)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.connect(addr)
+        except BlockingIOError:
+            with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
+                await trio.lowlevel.wait_writable(sock)
+            if scope.cancelled_caught:
+                raise trio.TooSlowError from None
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err)) from None
     except BaseException:
         sock.close()
         raise
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return trio.SocketStream(sock)
+    return sock
 
 
 async def run_upstream(r: Request, us: UpstreamConf, proto: UpstreamProtocol,
@@ -522,7 +594,7 @@ async def run_upstream(r: Request, us: UpstreamConf, proto: UpstreamProtocol,
         kind = f"http_{status}"
         if kind in s.next_upstream and status in (500, 502, 503, 504, 429, 403, 404) \
                 and state.tries > 1 and _retry(r, kind, state, s, started):
-            conn.stream.socket.close()
+            conn.close()
             state.free(peer, failed=status not in (403, 404))
             track.times.append(f"{time.monotonic() - attempt_start:.3f}")
             proto.reinit_request()
@@ -573,7 +645,7 @@ async def _attempt(r: Request, us: UpstreamConf, peer: Peer, proto: UpstreamProt
             status = await _exchange(r, conn, proto, s)
             return conn, status
         except Failure:
-            conn.stream.socket.close()
+            conn.close()
             if reused:
                 # a cached connection the backend closed meanwhile: not the peer's fault
                 reused, conn = False, None
@@ -584,26 +656,24 @@ async def _attempt(r: Request, us: UpstreamConf, peer: Peer, proto: UpstreamProt
 
 async def _exchange(r: Request, conn: _Conn, proto: UpstreamProtocol,
                     s: UpstreamSettings) -> int:
-    stream = conn.stream
     try:
-        with trio.fail_after(s.send_timeout):
-            await stream.send_all(proto.create_request(r))
-            await proto.send_body(stream)
+        conn.timeout = s.send_timeout
+        await conn.send_all(proto.create_request(r))
+        await proto.send_body(conn)
     except trio.TooSlowError:
         f = Failure("timeout", "upstream timed out (110: Connection timed out)")
         f.phase = "sending request to upstream"  # type: ignore[attr-defined]
         raise f from None
-    except (trio.BrokenResourceError, OSError) as e:
+    except OSError as e:
         f = Failure("error", f"send() failed ({_errno(e)})")
         f.phase = "sending request to upstream"  # type: ignore[attr-defined]
         raise f from None
     while True:
         try:
-            with trio.fail_after(s.read_timeout):
-                data = await stream.receive_some(65536)
+            data = await conn.receive(s.read_timeout)
         except trio.TooSlowError:
             raise Failure("timeout", "upstream timed out (110: Connection timed out)") from None
-        except (trio.BrokenResourceError, OSError) as e:
+        except OSError as e:
             raise Failure("error", f"recv() failed ({_errno(e)})") from None
         try:
             status = proto.process_header(data)
@@ -632,19 +702,16 @@ async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtoc
         if rc != OK:
             return rc
         chunks, done = proto.input_filter(None)  # what came with the header
-        while True:
+        while not done:
             if chunks:
                 await output(r, [Buf(c) for c in chunks if c])
-            if done:
-                break
             try:
-                with trio.fail_after(s.read_timeout):
-                    data = await conn.stream.receive_some(65536)
+                data = await conn.receive(s.read_timeout)
             except trio.TooSlowError:
                 log_error(r, logging.ERROR, "upstream timed out (110: Connection timed out) "
                           f'while reading upstream, upstream: "http://{peer.name}{s.url}"')
                 return ERROR
-            except (trio.BrokenResourceError, OSError):
+            except OSError:
                 data = b""
             try:
                 chunks, done = proto.input_filter(data)
@@ -656,11 +723,19 @@ async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtoc
                 log_error(r, logging.ERROR, "upstream prematurely closed connection while "
                           f'reading upstream, upstream: "http://{peer.name}{s.url}"')
                 return ERROR
-        await output(r, [Buf(last=True)])
+        # the upstream is done with before the client is: back to the pool first (nginx
+        # frees the connection when the response is read), then the last buffers go down
+        # the body filters in one pass
         if us.keepalive and proto.keepalive():
             _give_back(us, conn)
             pooled = True
+        chain = [Buf(c) for c in chunks if c]
+        if chain:
+            chain[-1].last = True
+        else:
+            chain.append(Buf(last=True))
+        await output(r, chain)
         return OK
     finally:
         if not pooled:
-            conn.stream.socket.close()
+            conn.close()
