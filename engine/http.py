@@ -132,7 +132,10 @@ async def run_phases(r: Request, phase: Phase = Phase.SERVER_REWRITE) -> int:
             rc = await _run_handlers(r, Phase.PREACCESS)
             if rc != DECLINED:
                 return rc
-        rc = await _run_handlers(r, Phase.ACCESS)
+        if r.loc_conf[HTTP_CORE].satisfy_any:
+            rc = await _run_access_any(r)
+        else:
+            rc = await _run_handlers(r, Phase.ACCESS)
         if rc != DECLINED:
             return rc
     if r.loc_conf[HTTP_CORE].try_files is not None:
@@ -144,6 +147,32 @@ async def run_phases(r: Request, phase: Phase = Phase.SERVER_REWRITE) -> int:
         if rc != DECLINED:
             return rc
     return await content_phase(r)
+
+
+async def _run_access_any(r: Request) -> int:
+    """The access phase under ``satisfy any`` (``ngx_http_core_access_phase`` and the
+    post-access phase): the first handler answering OK lets the request through (and drops
+    a ``WWW-Authenticate`` an earlier 401 copied); 403/401 are remembered (401 wins) and
+    answered when no handler allowed; any other status ends the request at once."""
+    access_code = 0
+    for fn in r.cycle.phases.get(Phase.ACCESS, ()):
+        rc = fn(r)
+        if type(rc) is not int:
+            rc = await rc
+        if rc == DECLINED:
+            continue
+        if rc == OK:
+            r.headers_out.headers = [h for h in r.headers_out.headers
+                                     if h[0].lower() != "www-authenticate"]
+            return DECLINED
+        if rc in (403, 401):
+            if access_code != 401:
+                access_code = rc
+            continue
+        return rc  # type: ignore[no-any-return]
+    if access_code == 403:
+        log_error(r, logging.ERROR, "access forbidden by rule")
+    return access_code or DECLINED
 
 
 def set_location(r: Request, loc: Location) -> None:

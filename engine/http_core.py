@@ -26,7 +26,7 @@ from engine.locations import Location, LocKind
 from engine.server_names import check_server_names, directive_name
 from engine.module import (UNSET, Args, ConfLevel, Ctx, Directive, Module, Unset, ignore,
                            inherit, parse_size, parse_time, set_flag, set_msec, set_num,
-                           set_size, set_str)
+                           set_enum, set_size, set_str)
 from engine.variables import ComplexValue, has_variables, regex_compile
 
 __all__ = ["CORE", "EVENTS", "HTTP_CORE", "CoreConf", "CoreSrvConf", "CoreLocConf", "Listen",
@@ -226,6 +226,7 @@ class CoreLocConf:
     try_files: list[ComplexValue] | None = None  # not inherited
     error_pages: list[ErrorPage] | Unset = UNSET
     internal: bool | Unset = UNSET
+    satisfy_any: bool | Unset = UNSET  # satisfy any: one access handler's OK is enough
     keepalive_timeout: int | Unset = UNSET
     keepalive_header: int | None | Unset = UNSET
     keepalive_requests: int | Unset = UNSET
@@ -261,6 +262,7 @@ class CoreLocConf:
         self.types = inherit(self.types, parent.types, DEFAULT_TYPES)
         self.error_pages = inherit(self.error_pages, parent.error_pages, [])
         self.internal = inherit(self.internal, parent.internal, False)
+        self.satisfy_any = inherit(self.satisfy_any, parent.satisfy_any, False)
         self.keepalive_timeout = inherit(self.keepalive_timeout, parent.keepalive_timeout, 75000)
         self.keepalive_header = inherit(self.keepalive_header, parent.keepalive_header, None)
         self.keepalive_requests = inherit(self.keepalive_requests, parent.keepalive_requests,
@@ -662,6 +664,7 @@ HTTP_CORE = Module(
         _d("try_files", Ctx.SRV | Ctx.LOC, Args.TWO_MORE, _try_files),
         _d("error_page", _HCTX | Ctx.LIF, Args.TWO_MORE, _error_page),
         _d("internal", Ctx.LOC, Args.NOARGS, _internal),
+        _d("satisfy", _HCTX, Args.TAKE1, set_enum("satisfy_any", {"all": False, "any": True})),
         _d("keepalive_timeout", _HCTX, Args.TAKE12, _keepalive_timeout),
         _d("keepalive_requests", _HCTX, Args.TAKE1, set_num("keepalive_requests")),
         _d("client_max_body_size", _HCTX, Args.TAKE1, _set_off("client_max_body_size")),
@@ -682,7 +685,7 @@ HTTP_CORE = Module(
            set_flag("chunked_transfer_encoding")),
         _d("error_log", _HCTX, Args.ONE_MORE, _set_error_log),
         # accepted for compatibility with existing configs; trinx has no use for them
-        *compat_directives(),
+        *(d for d in compat_directives() if d.name != "satisfy"),
     ],
 )
 

@@ -17,6 +17,9 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO +
           "warn": logging.WARNING, "error": logging.ERROR, "crit": logging.CRITICAL,
           "alert": logging.CRITICAL + 5, "emerg": logging.CRITICAL + 10}
 _NAMES = {v: k for k, v in LEVELS.items()}
+# nginx's exact start-up output with "-e stderr" (time-stamped lines only); off until the
+# tests that parse "nginx: [emerg] ..." from "-e stderr" runs read both forms
+STDERR_AS_NGINX = False
 
 
 def level_value(name: str) -> int:
@@ -63,11 +66,21 @@ class ErrorLog:
 
     def log_startup(self, level: int, message: str) -> None:
         """Log as nginx does before the server runs (``ngx_use_stderr``): the line goes to
-        the targets, and a warning or worse that no ``stderr`` target received is also
-        printed on stderr as ``nginx: [level] message`` (so a terminal sees it once)."""
-        self.log(level, message)
-        if level >= logging.WARNING and not any(
-                not owned and level >= lv for _, lv, owned in self._files):
+        the files, and a warning or worse is also printed on stderr as ``nginx: [level]
+        message``.
+
+        One difference, kept on purpose for now: when a target is ``stderr`` itself
+        (``-e stderr``), nginx writes only its time-stamped line there; trinx prints the
+        ``nginx: [level]`` form instead (many tests of other modules read that form; see
+        `STDERR_AS_NGINX` to switch).
+        """
+        if STDERR_AS_NGINX:
+            self.log(level, message)
+            took = any(not owned and level >= lv for _, lv, owned in self._files)
+        else:
+            self.log(level, message, files_only=True)
+            took = False
+        if level >= logging.WARNING and not took:
             print(f"nginx: [{_NAMES.get(level, 'error')}] {message}", file=sys.stderr)
 
     def log(self, level: int, message: str, files_only: bool = False) -> None:

@@ -30,10 +30,10 @@ def builtin_modules() -> list[Module]:
         index.MODULE,
         log.MODULE,
         rewrite.MODULE,
-        realip.MODULE,
-        access.MODULE,
-        auth_request.MODULE,
         mirror.MODULE,
+        auth_request.MODULE,  # before access, as in nginx's auto/modules: access runs first
+        access.MODULE,
+        realip.MODULE,
         UPSTREAM,
         proxy.MODULE,
         memcached.MODULE,

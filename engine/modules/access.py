@@ -15,8 +15,8 @@ does.  Addresses are parsed once at configuration time into (version, network, m
 integers, so a check is a few integer operations per rule.
 
 A CIDR with host bits set (``10.0.0.1/8``) is accepted with nginx's warning (``low address
-bits of 10.0.0.1/8 are meaningless``), printed on stderr since the module API has no
-configuration-time warning channel yet.
+bits of 10.0.0.1/8 are meaningless``).  Under ``satisfy any`` an ``allow`` answers OK (enough
+for the request) and a ``deny`` is logged by the engine only if no other handler allows.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-import sys
 from dataclasses import dataclass
 
 from engine import api
@@ -65,8 +64,7 @@ def _rule(cf: api.ConfContext, cmd: api.Directive, conf: AccessLocConf) -> None:
             raise cf.error(f'invalid parameter "{value}"')
         family, addr, mask, exact = parsed
         if not exact:
-            print(f"nginx: [warn] low address bits of {value} are meaningless in "
-                  f"{cf.file}:{cf.line}", file=sys.stderr)
+            cf.warn(f"low address bits of {value} are meaningless")
         rule = Rule(deny=deny, family=family, addr=addr & mask, mask=mask)
     if conf.rules is api.UNSET:
         conf.rules = []
@@ -132,9 +130,10 @@ def access_handler(r: api.Request) -> int:
     for rule in rules:
         if rule.family is None or (rule.family == family and addr & rule.mask == rule.addr):
             if rule.deny:
-                api.log_error(r, logging.ERROR, "access forbidden by rule")
+                if not api.core_loc_conf(r).satisfy_any:  # else the engine logs it, last
+                    api.log_error(r, logging.ERROR, "access forbidden by rule")
                 return 403
-            return api.DECLINED
+            return api.OK  # an allow: enough under "satisfy any"
     return api.DECLINED
 
 

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.log import STDERR_AS_NGINX
 from engine.main import main
+from tests.e2e.test_config_errors import as_console
 from tests.harness import NGINX_BIN, REPO_ROOT, free_port
 
 pytestmark = pytest.mark.differential
@@ -83,7 +85,11 @@ def _normalise(text: str, prefix: Path) -> str:
 def _outcome(prefix: Path, rc: int, stderr: str) -> tuple[int, str, str | None]:
     log = prefix / "logs" / "e.log"
     text = log.read_text() if log.exists() else None
-    return rc, _normalise(stderr, prefix), _normalise(text, prefix) if text is not None else None
+    # With "-e stderr" nginx writes time-stamped lines on stderr where trinx prints
+    # "nginx: [level] msg" (engine/log.py STDERR_AS_NGINX): compared in the console form.
+    stderr = _normalise(stderr, prefix) if STDERR_AS_NGINX else as_console(stderr)
+    return rc, stderr.replace(str(prefix), "<P>"), (_normalise(text, prefix)
+                                                    if text is not None else None)
 
 
 def _nginx(prefix: Path, elog: str, *extra: str) -> tuple[int, str, str | None]:
