@@ -133,11 +133,12 @@ class UpstreamConf:
 # --- round robin ----------------------------------------------------------------------------
 
 class RRPeers:
-    __slots__ = ("primary", "backup", "single", "ring")
+    __slots__ = ("primary", "backup", "single", "ring", "tries")
 
     def __init__(self, primary: list[Peer], backup: list[Peer]) -> None:
         self.primary, self.backup = primary, backup
         self.single = len(primary) == 1 and not backup
+        self.tries = sum(1 for p in primary + backup if not p.down)  # ``down`` is static
         self.ring: Any = None  # a balancer's per-group data (consistent hash points)
 
 
@@ -167,7 +168,7 @@ class RoundRobinState:
         self.peers = peers
         self.tried: set[int] = set()
         self.backup = False
-        self.tries = sum(1 for p in peers.primary + peers.backup if not p.down)
+        self.tries = peers.tries
 
     def get(self) -> Peer | None:
         now = time.monotonic()

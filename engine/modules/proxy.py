@@ -139,11 +139,15 @@ class HttpProxy:
         version = conf.http_version
         lines = [f"{r.method} {self.uri} HTTP/{version}\r\n"]
         names: set[str] = set()
+        close = version == "1.0"
         for name, cv in conf.set_headers:  # type: ignore[union-attr]
-            names.add(name.lower())
+            low = name.lower()
+            names.add(low)
             value = cv.evaluate(r)
             if value:
                 lines.append(f"{name}: {value}\r\n")
+                if low == "connection" and value.lower() == "close":
+                    close = True
         if "host" not in names:
             lines.append(f"Host: {self.host}\r\n")
         if "connection" not in names:
@@ -156,9 +160,7 @@ class HttpProxy:
                     lines.append(f"{_original_case(r, name)}: {value}\r\n")
         lines.append("\r\n")
         self.request_bytes = "".join(lines).encode("latin-1", "replace")
-        self.close = "connection" not in names or conf.http_version == "1.0" or any(
-            n.lower() == "connection" and cv.evaluate(r).lower() == "close"
-            for n, cv in conf.set_headers)  # type: ignore[union-attr]
+        self.close = close or "connection" not in names
         return self.request_bytes
 
     def reinit_request(self) -> None:
@@ -329,9 +331,9 @@ ACCEL = -100  # start_body's "internal redirect instead" code
 # of characters other than NUL and whitespace with single spaces or tabs inside, optional
 # whitespace around it.  Explicit classes: str's \s is wider than bytes'.
 _STATUS_LINE = re.compile(r"HTTP/1\.([01]) ([2-9][0-9][0-9])(?: [^\x00\n\r\x0b\x0c]*)?")
-_HEADER_LINE = re.compile(
-    r"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*"
-    r"((?:[^\x00\t\n\r\x0b\x0c ]+(?:[ \t]+[^\x00\t\n\r\x0b\x0c ]+)*)?)[ \t]*")
+_HEADER_LINES = re.compile(  # each match is one whole line or nothing (the lookahead)
+    r"\r\n([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*"
+    r"((?:[^\x00\t\n\r\x0b\x0c ]+(?:[ \t]+[^\x00\t\n\r\x0b\x0c ]+)*)?)[ \t]*(?=\r\n|\Z)")
 _DIGITS = re.compile(r"[0-9]+")
 _H11_MAX_HEAD = 16 * 1024  # h11's max_incomplete_event_size
 
@@ -340,20 +342,20 @@ def _parse_head(head: str, method: str
                 ) -> tuple[int, str, list[tuple[str, str]], int, bool] | None:
     """(status, minor version, headers, body length, keepalive allowed by the headers),
     or None when h11 must decide (see HttpProxy)."""
-    lines = head.split("\r\n")
-    m = _STATUS_LINE.fullmatch(lines[0])
+    eol = head.find("\r\n")
+    m = _STATUS_LINE.fullmatch(head if eol < 0 else head[:eol])
     if m is None or method == "CONNECT":
         return None
+    headers: list[tuple[str, str]] = []
+    if eol >= 0:
+        rest = head[eol:]
+        headers = _HEADER_LINES.findall(rest)
+        if len(headers) != rest.count("\r\n"):
+            return None  # a line h11 would refuse or read differently
     status = int(m.group(2))
-    headers = []
     length = -1
     reusable = True
-    for line in lines[1:]:
-        h = _HEADER_LINE.fullmatch(line)
-        if h is None:
-            return None
-        name, value = h.group(1, 2)
-        headers.append((name, value))
+    for name, value in headers:
         low = name.lower()
         if low == "content-length":
             if length >= 0 or _DIGITS.fullmatch(value) is None:
