@@ -17,6 +17,8 @@ from engine.http import discard_request_body as discard_request_body
 from engine.http import filter_finalize as filter_finalize
 from engine.http import internal_redirect as internal_redirect
 from engine.http import log_error as log_error
+from engine.http import set_log_action as set_log_action
+from engine.http import set_log_upstream as set_log_upstream
 from engine.http import map_uri_to_path as map_uri_to_path
 from engine.http import named_location as named_location
 from engine.http import output as output
@@ -113,4 +115,5 @@ __all__ = [
     "runtime_upstream", "subrequest", "wait_subrequest", "wait_subrequests",
     "regex_compile", "regex_exec", "set_captures",
     "OpenError", "Symlinks", "file_info", "open_file", "symlinks_from",
+    "set_log_action", "set_log_upstream",
 ]

@@ -39,7 +39,7 @@ from engine.variables import regex_exec, set_captures
 
 __all__ = ["run_request", "finalize_bad_request", "run_phases", "internal_redirect", "named_location", "finalize",
            "send_header", "output", "send_response", "set_content_handler", "filter_finalize", "variable", "header_filter", "map_uri_to_path",
-           "absolute_location", "log_error", "set_location", "core_loc_conf",
+           "absolute_location", "log_error", "set_log_action", "set_log_upstream", "set_location", "core_loc_conf",
            "set_content_type", "set_etag", "discard_request_body", "HEADER_FILTER",
            "WRITE_FILTER"]
 
@@ -47,7 +47,9 @@ log = logging.getLogger("trinx")
 
 
 def log_error(r: Request, level: int, message: str) -> None:
-    """An error-log line with nginx's request context suffix.
+    """An error-log line with nginx's request context (``ngx_http_log_error``):
+    ``message[ while <action>], client: .., server: .., request: "..."[, subrequest: "..."]
+    [, upstream: "..."][, host: "..."][, referrer: "..."]``.
 
     It goes to the ``error_log`` of the request's location (http, server or location
     level) if one is set there, else to the main error log, as in nginx.
@@ -57,16 +59,44 @@ def log_error(r: Request, level: int, message: str) -> None:
     elog = _location_error_log(r.cycle, targets) if targets else None
     if elog is not None and not elog.enabled(level):
         return
+    action = getattr(conn, "log_action", None)
+    if action:
+        message = f"{message} while {action}"
+    main = r.main
     tail = (f", client: {conn.remote_addr}, server: {HTTP_CORE.srv(r).server_name}, "
-            f'request: "{r.main.request_line}"')
-    if r is not r.main:
+            f'request: "{main.request_line}"')
+    if r is not main:
         tail += f', subrequest: "{r.uri}"'
-    if r.main.host or r.main.headers.get("host"):
-        tail += f', host: "{r.main.headers.get("host", r.main.host)}"'
+    upstream = r.ctx.get(_LOG_UPSTREAM)
+    if upstream:
+        tail += f', upstream: "{upstream}"'
+    headers = main.headers
+    if main.host or headers.get("host"):
+        tail += f', host: "{headers.get("host", main.host)}"'
+    referer = headers.get("referer")
+    if referer is not None:
+        tail += f', referrer: "{referer}"'
     if elog is not None:
         elog.log(level, f"*{conn.number} {message}{tail}")
     else:
         conn.log(level, f"*{conn.number} {message}{tail}")
+
+
+_LOG_UPSTREAM = "log_upstream"  # r.ctx key: the URL nginx names as ", upstream: ..."
+
+
+def set_log_action(r: Request, action: str | None) -> None:
+    """What the connection is doing, for the ``while ...`` of error-log lines (nginx's
+    ``c->log->action``: per connection, so it outlives the request that set it, e.g. the
+    upstream's "sending to client" seen by auth_request).  Cleared when a request (or an
+    internal redirect, or a subrequest) starts its phases, as ``ngx_http_handler`` does."""
+    r.conn.log_action = action
+
+
+def set_log_upstream(r: Request, url: str | None) -> None:
+    """The upstream URL error-log lines of ``r`` name after its request line
+    (``, upstream: "http://127.0.0.1:8080/x"``), as ``ngx_http_log_error_handler``."""
+    r.ctx[_LOG_UPSTREAM] = url
 
 
 def _location_error_log(cycle: Any, targets: list[tuple[str, str]]) -> ErrorLog | None:
@@ -101,6 +131,8 @@ async def _run_handlers(r: Request, phase: Phase) -> int:
 async def run_phases(r: Request, phase: Phase = Phase.SERVER_REWRITE) -> int:
     """Run the request from ``phase`` to its content handler; returns the handler code."""
     phases = r.cycle.phases
+    if phase == Phase.SERVER_REWRITE:
+        r.conn.log_action = None  # ngx_http_handler
     if phase == Phase.SERVER_REWRITE and Phase.POST_READ in phases and r is r.main \
             and not r.internal:
         rc = await _run_handlers(r, Phase.POST_READ)  # once per client request (realip)
@@ -615,7 +647,9 @@ def header_filter(r: Request) -> int:
         if ho.charset:
             ct += "; charset=" + ho.charset
         lines.append(b"Content-Type: " + ct.encode("latin-1") + b"\r\n")
-    if ho.content_length >= 0 and status not in _NO_BODY:
+    # a 304 keeps the length it was given (error_page =304, "return 304"): nginx's header
+    # filter clears it only for 204; the not_modified filter clears its own 304s
+    if ho.content_length >= 0 and status != 204:
         lines.append(b"Content-Length: %d\r\n" % ho.content_length)
     if ho.last_modified >= 0:
         lines.append(b"Last-Modified: " + http_date(ho.last_modified).encode() + b"\r\n")

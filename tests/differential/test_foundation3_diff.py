@@ -54,6 +54,84 @@ http {
                            error_page 403 /f.txt; alias html/; }
         location /sa/inh/ { satisfy any;
             location /sa/inh/in/ { deny all; auth_request /authok; alias html/; } }
+
+        location /echo { return 200 "uri=$uri args=$args 1=$1\n"; }
+        location @named { return 202 "named uri=$uri args=$args\n"; }
+        location /int/ { internal; return 200 "internal $uri\n"; }
+
+        # error_page chains and "=" forms
+        location /ep/a/ { error_page 404 /ep/b/x; return 404; }
+        location /ep/b/ { error_page 404 /f.txt; return 404; }
+        location /ep/r/ { recursive_error_pages on; error_page 404 /ep/b/x; return 404; }
+        location /ep/eq/ { error_page 404 = /echo/eq; return 404; }
+        location /ep/eqn/ { error_page 404 =201 /echo/eqn; return 404; }
+        location /ep/eqs/ { error_page 404 = /f.txt; return 404; }
+        location /ep/eq404/ { error_page 404 = /missing; return 404; }
+        location /ep/named/ { error_page 404 = @named; return 404; }
+        location /ep/namedn/ { error_page 404 =203 @named; return 404; }
+        location /ep/url/ { error_page 404 http://e.com/z?$args; return 404; }
+        location /ep/url301/ { error_page 404 =301 http://e.com/z; return 404; }
+        location /ep/url200/ { error_page 404 =200 http://e.com/z; return 404; }
+        location /ep/args/ { error_page 404 /echo/x?a=b; return 404; }
+        location /ep/int/ { error_page 404 /int/x; return 404; }
+        location /ep/500/ { error_page 500 502 503 504 /f.txt; return 503; }
+        location /ep/302/ { error_page 302 /f.txt; return 302 /elsewhere; }
+        location /ep/204/ { error_page 404 =204 /f.txt; return 404; }
+        location /ep/304/ { error_page 404 =304 /f.txt; return 404; }
+        location /ep/304t/ { error_page 404 =304 /echo; return 404; }
+        location /ret/304/ { return 304; }
+        location /ret/304t/ { return 304 "text"; }
+        location /ret/204t/ { return 204 "text"; }
+        location /ep/ims/ { error_page 404 =200 /f.txt; return 404; }
+        location /ep/head/ { error_page 405 =200 /echo/h; }
+        location /ep/static/ { error_page 404 /f.txt; alias html/nope/; }
+        location /ep/post/ { error_page 405 = /echo/p; alias html/; }
+        location /ep/if/ { error_page 418 /f.txt; if ($arg_x) { return 418; } return 200 "n\n"; }
+
+        # add_header and always
+        location /ah/404/ { add_header X-A a; add_header X-B b always; return 404; }
+        location /ah/200/ { add_header X-A a; add_header X-B b always; return 200 "ok\n"; }
+        location /ah/302/ { add_header X-A a; add_header X-B b always; return 302 /x; }
+        location /ah/418/ { add_header X-A a; add_header X-B b always; return 418; }
+        location /ah/500/ { add_header X-A a; add_header X-B b always; return 500 "e\n"; }
+        location /ah/ep/ { add_header X-A a always; error_page 404 /f.txt; return 404; }
+        location /ah/file/ { add_header X-A a; add_header X-B $uri always; alias html/; }
+        location /ah/empty/ { add_header X-A ""; add_header X-B "" always; return 200 "e\n"; }
+
+        # if
+        location /if/f/ { alias html/;
+            if (-f $request_filename) { return 200 "f\n"; }
+            if (-d $request_filename) { return 200 "d\n"; }
+            if (-e $request_filename) { return 200 "e\n"; }
+            if (!-e $request_filename) { return 200 "none\n"; } }
+        location /if/x/ { alias html/;
+            if (-x $request_filename) { return 200 "x\n"; }
+            if (!-x $request_filename) { return 200 "notx\n"; } }
+        location /if/nf/ { alias html/; if (!-f $request_filename) { return 200 "nf\n"; }
+            if (!-d $request_filename) { return 200 "nd\n"; } return 200 "dir\n"; }
+        location /if/re/ {
+            if ($uri ~ "^/if/re/(\w+)-(\d+)$") { return 200 "1=$1 2=$2\n"; }
+            if ($uri ~* "^/IF/RE/(?<up>[A-Z]+)$") { return 200 "up=$up 1=$1\n"; }
+            if ($uri !~* "^/if/re/keep") { return 200 "not keep 1=$1\n"; }
+            if ($uri !~ "^/if/re/keep") { return 200 "keep caseless\n"; }
+            return 200 "fell 1=$1\n"; }
+        location /if/eq/ {
+            if ($arg_a = "") { return 200 "empty\n"; }
+            if ($arg_a != x) { return 200 "notx\n"; }
+            return 200 "x\n"; }
+        location /if/var/ { if ($arg_a) { return 200 "true\n"; } return 200 "false\n"; }
+
+        # internal
+        location /toint/rw/ { rewrite ^ /int/x last; }
+        location /toint/tf/ { try_files /nope /int/x; }
+        location /toint/idx/ { index /int/x; alias html/d/; }
+
+        # types / default_type
+        location /ty/ { types { text/x-a a; application/x-B B; image/y "y z"; }
+                        default_type application/x-def; alias html/ty/; }
+        location /ty2/ { types { } default_type ""; alias html/ty/; }
+        location /ty3/ { default_type text/html; alias html/ty/; }
+        location /ty4/ { types { text/x-a a; } alias html/ty/; }
     }
 }
 """
@@ -62,6 +140,10 @@ FILES = {
     "html/f.txt": b"file\n",
     "html/d/g.txt": b"dir file\n",
     "html/index.html": b"index\n",
+    "html/x.sh": b"#!/bin/sh\n",
+    **{f"html/ty/{n}": n.encode() for n in [
+        "f.a", "f.A", "f.b", "f.B", "f", ".a", "f.tar.a", "f.", "f.y", "f.z", "f.html",
+        "f.txt", "f.TXT", "f.Html", "a.b.c/g"]},
 }
 
 _LOG_LINE = re.compile(r"^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
@@ -90,6 +172,7 @@ class Pair:
 
 
 def _stamp(prefix: Path) -> None:
+    os.chmod(prefix / "html" / "x.sh", 0o755)
     for top, dirs, files in os.walk(prefix / "html"):
         for name in dirs + files:
             os.utime(os.path.join(top, name), (MTIME, MTIME), follow_symlinks=False)
@@ -138,4 +221,86 @@ SATISFY = ["/sa/allow401/f.txt", "/sa/deny401/f.txt", "/sa/deny403/f.txt",
 @pytest.mark.parametrize("target", SATISFY)
 def test_satisfy(pair: Pair, target: str, method: str) -> None:
     nginx, trinx = pair.exchange(raw(target, method))
+    assert trinx == nginx
+
+
+EP = ["/ep/a/x", "/ep/r/x", "/ep/eq/x", "/ep/eqn/x", "/ep/eqs/x", "/ep/eq404/x", "/ep/named/x?q=1",
+      "/ep/namedn/x", "/ep/url/x?k=v", "/ep/url301/x", "/ep/url200/x", "/ep/args/x?z=1",
+      "/ep/int/x", "/ep/500/x", "/ep/302/x", "/ep/204/x", "/ep/304/x", "/ep/304t/x", "/ret/304/", "/ret/304t/",
+      "/ret/204t/", "/ep/static/x",
+      "/ep/if/x?x=1", "/ep/if/x"]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("target", EP)
+def test_error_page(pair: Pair, target: str, method: str) -> None:
+    nginx, trinx = pair.exchange(raw(target, method))
+    assert trinx == nginx
+
+
+@pytest.mark.parametrize("target", ["/f.txt", "/ep/ims/x", "/ep/304/x", "/ret/304/"])
+@pytest.mark.parametrize("ims", ["Tue, 02 Jan 2024 03:04:05 GMT", "Tue, 02 Jan 2024 03:04:04 GMT"])
+def test_if_modified_since(pair: Pair, target: str, ims: str) -> None:
+    nginx, trinx = pair.exchange(raw(target, extra=f"If-Modified-Since: {ims}\r\n"))
+    assert trinx == nginx
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize("target", ["/ep/post/f.txt", "/ep/head/f.txt", "/ep/static/x"])
+def test_error_page_other_methods(pair: Pair, target: str, method: str) -> None:
+    nginx, trinx = pair.exchange(raw(target, method, extra="Content-Length: 0\r\n"))
+    assert trinx == nginx
+
+
+AH = ["/ah/404/", "/ah/200/", "/ah/302/", "/ah/418/", "/ah/500/", "/ah/ep/", "/ah/file/f.txt",
+      "/ah/file/nope", "/ah/file/d", "/ah/file/d/", "/ah/empty/"]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("target", AH)
+def test_add_header(pair: Pair, target: str, method: str) -> None:
+    nginx, trinx = pair.exchange(raw(target, method))
+    assert trinx == nginx
+
+
+IF = ["/if/f/f.txt", "/if/f/d", "/if/f/d/", "/if/f/nope", "/if/f/", "/if/x/x.sh", "/if/x/f.txt",
+      "/if/x/d", "/if/x/nope", "/if/nf/f.txt", "/if/nf/d", "/if/nf/nope",
+      "/if/re/abc-12", "/if/re/ABC", "/if/re/abc", "/if/re/keep", "/if/re/KEEP", "/IF/RE/ABC",
+      "/if/eq/", "/if/eq/?a=", "/if/eq/?a=x", "/if/eq/?a=X", "/if/eq/?a=y",
+      "/if/var/", "/if/var/?a=0", "/if/var/?a=1", "/if/var/?a=", "/if/var/?a=00"]
+
+
+@pytest.mark.parametrize("target", IF)
+def test_if(pair: Pair, target: str) -> None:
+    nginx, trinx = pair.exchange(raw(target))
+    assert trinx == nginx
+
+
+@pytest.mark.parametrize("target", ["/int/x", "/toint/rw/", "/toint/tf/", "/toint/idx/",
+                                    "/ep/int/x"])
+def test_internal(pair: Pair, target: str) -> None:
+    nginx, trinx = pair.exchange(raw(target))
+    assert trinx == nginx
+
+
+TY = ["f.a", "f.A", "f.b", "f.B", "f", ".a", "f.tar.a", "f.", "f.y", "f.z", "f.html", "f.txt",
+      "f.TXT", "f.Html", "a.b.c/g"]
+
+
+@pytest.mark.parametrize("loc", ["ty", "ty2", "ty3", "ty4"])
+@pytest.mark.parametrize("name", TY)
+def test_types(pair: Pair, loc: str, name: str) -> None:
+    nginx, trinx = pair.exchange(raw(f"/{loc}/{name}", "HEAD"))
+    assert trinx == nginx
+
+
+@pytest.mark.parametrize("extra", [
+    "Referer: http://ref.example/page?q=1\r\n",
+    "Referer: \r\n",
+    "Referer: a\r\nUser-Agent: ua\r\n",
+])
+@pytest.mark.parametrize("target", ["/nope", "/sa/deny403/f.txt", "/ep/static/x"])
+def test_log_context(pair: Pair, target: str, extra: str) -> None:
+    """Error-log lines carry nginx's context, referrer included."""
+    nginx, trinx = pair.exchange(raw(target, extra=extra))
     assert trinx == nginx
