@@ -705,7 +705,13 @@ async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtoc
         chunks, done = proto.input_filter(None)  # what came with the header
         while not done:
             if chunks:
-                await output(r, [Buf(c) for c in chunks if c])
+                # about to wait on the upstream: what came so far goes to the client now,
+                # as nginx passes data on as it arrives (and sends it before closing when
+                # the upstream then fails)
+                chain = [Buf(c) for c in chunks if c]
+                if chain:
+                    chain[-1].flush = True
+                    await output(r, chain)
             try:
                 data = await conn.receive(s.read_timeout)
             except trio.TooSlowError:
