@@ -26,7 +26,7 @@ from engine.locations import Location, LocKind
 from engine.server_names import check_server_names, directive_name
 from engine.module import (UNSET, Args, ConfLevel, Ctx, Directive, Module, Unset, ignore,
                            inherit, parse_size, parse_time, set_flag, set_msec, set_num,
-                           set_enum, set_size, set_str)
+                           set_size, set_str)
 from engine.variables import ComplexValue, has_variables, regex_compile
 
 __all__ = ["CORE", "EVENTS", "HTTP_CORE", "CoreConf", "CoreSrvConf", "CoreLocConf", "Listen",
@@ -598,6 +598,16 @@ def _if_modified_since(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> No
     conf.if_modified_since = cf.args[1]
 
 
+def _satisfy(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
+    """ngx_conf_set_enum_slot, which matches without case (``satisfy ANY``)."""
+    if conf.satisfy_any is not UNSET:
+        raise cf.error('"satisfy" directive is duplicate')
+    value = {"all": False, "any": True}.get(cf.args[1].lower())
+    if value is None:
+        raise cf.error(f'invalid value "{cf.args[1]}"')
+    conf.satisfy_any = value
+
+
 def _internal(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
     if conf.internal is not UNSET:
         raise cf.error('"internal" directive is duplicate')
@@ -664,7 +674,7 @@ HTTP_CORE = Module(
         _d("try_files", Ctx.SRV | Ctx.LOC, Args.TWO_MORE, _try_files),
         _d("error_page", _HCTX | Ctx.LIF, Args.TWO_MORE, _error_page),
         _d("internal", Ctx.LOC, Args.NOARGS, _internal),
-        _d("satisfy", _HCTX, Args.TAKE1, set_enum("satisfy_any", {"all": False, "any": True})),
+        _d("satisfy", _HCTX, Args.TAKE1, _satisfy),
         _d("keepalive_timeout", _HCTX, Args.TAKE12, _keepalive_timeout),
         _d("keepalive_requests", _HCTX, Args.TAKE1, set_num("keepalive_requests")),
         _d("client_max_body_size", _HCTX, Args.TAKE1, _set_off("client_max_body_size")),

@@ -11,7 +11,8 @@ from __future__ import annotations
 from engine.http import HEADER_FILTER, WRITE_FILTER
 from engine.http_core import CORE, HTTP_CORE
 from engine.module import Module
-from engine.modules import (access, auth_request, index, log, memcached, mirror, proxy, realip,
+from engine.modules import (access, auth_request, autoindex, index, log, memcached, mirror,
+                            proxy, realip,
                             rewrite, static, upstream_hash, upstream_ip_hash,
                             upstream_least_conn, upstream_random)
 from engine.upstream import UPSTREAM
@@ -27,6 +28,7 @@ def builtin_modules() -> list[Module]:
         CORE,
         HTTP_CORE,
         static.MODULE,
+        autoindex.MODULE,  # between static and index: index runs first, then autoindex
         index.MODULE,
         log.MODULE,
         rewrite.MODULE,

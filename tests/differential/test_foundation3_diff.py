@@ -304,3 +304,34 @@ def test_log_context(pair: Pair, target: str, extra: str) -> None:
     """Error-log lines carry nginx's context, referrer included."""
     nginx, trinx = pair.exchange(raw(target, extra=extra))
     assert trinx == nginx
+
+
+@pytest.mark.parametrize("directive", ["satisfy ANY;", "satisfy maybe;",
+                                       "satisfy all; satisfy any;", "satisfy;"])
+def test_satisfy_config(directive: str, tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    from engine.main import main
+    from tests.e2e.test_config_errors import as_console
+
+    if not NGINX_BIN.exists():
+        pytest.skip(f"{NGINX_BIN} is absent")
+    out = []
+    for name in ("nginx", "trinx"):
+        prefix = tmp_path / name
+        (prefix / "conf").mkdir(parents=True)
+        (prefix / "logs").mkdir()
+        (prefix / "conf" / "nginx.conf").write_text(
+            "events {}\nhttp {\n    server {\n        location / { %s }\n    }\n}\n" % directive)
+        argv = ["-t", "-p", f"{prefix}/", "-c", "conf/nginx.conf", "-e", "stderr",
+                "-g", "pid logs/t.pid;"]
+        if name == "nginx":
+            r = subprocess.run([str(NGINX_BIN), *argv], capture_output=True, text=True,
+                               timeout=20)
+            rc, err = r.returncode, r.stderr
+        else:
+            capsys.readouterr()
+            rc, err = main(argv), capsys.readouterr().err
+        out.append((rc, as_console(err).replace(str(prefix), "<P>")))
+    assert out[1] == out[0]
