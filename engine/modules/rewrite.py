@@ -420,6 +420,8 @@ def _set_variable_getter(name: str) -> Any:
             return v
         if MODULE.loc(r).uninitialized_variable_warn:
             api.log_error(r, logging.WARNING, f'using uninitialized "{name}" variable')
+        # nginx stores the empty value in r->variables: the next read finds it, no new warning
+        r.variables[name] = ""
         return ""
     return get
 

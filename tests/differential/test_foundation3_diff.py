@@ -121,6 +121,17 @@ http {
             return 200 "x\n"; }
         location /if/var/ { if ($arg_a) { return 200 "true\n"; } return 200 "false\n"; }
 
+        # rewrite_log, uninitialized variables
+        location /rl/ { rewrite_log on; rewrite ^/rl/(.*)$ /echo/$1 last; }
+        location /rl2/ { rewrite_log on; if ($arg_a ~ ^(x)) { return 200 "m $1\n"; }
+                         rewrite ^/rl2/nomatch /x; rewrite ^/rl2/(b)$ /echo/$1?q=1 redirect;
+                         return 200 "n\n"; }
+        location /rl3/ { rewrite_log on; set $v "$uri"; rewrite ^ /echo/$v? break; }
+        location /declare/ { set $uvar 1; return 200; }
+        location /uv/ { return 200 "[$uvar]\n"; }
+        location /uv2/ { uninitialized_variable_warn off; return 200 "[$uvar]\n"; }
+        location /uv3/ { if ($uvar) { return 200 "set\n"; } return 200 "[$uvar$uvar]\n"; }
+
         # internal
         location /toint/rw/ { rewrite ^ /int/x last; }
         location /toint/tf/ { try_files /nope /int/x; }
@@ -390,4 +401,11 @@ ODD_BUGS = {2: CONN_LOG, 5: CONN_LOG, 6: CONN_LOG, 8: CONN_LOG, 11: CONN_LOG, 19
                  if i in ODD_BUGS else []) for i, t in enumerate(ODD)], ids=range(len(ODD)))
 def test_odd_requests(pair: Pair, request_text: str) -> None:
     nginx, trinx = pair.exchange(request_text.encode("latin-1"))
+    assert trinx == nginx
+
+
+@pytest.mark.parametrize("target", ["/rl/abc?z=1", "/rl2/x?a=xy", "/rl2/nomatch", "/rl2/b",
+                                    "/rl2/c", "/rl3/v", "/uv/", "/uv2/", "/uv3/"])
+def test_rewrite_log_and_uninitialized(pair: Pair, target: str) -> None:
+    nginx, trinx = pair.exchange(raw(target))
     assert trinx == nginx
