@@ -657,7 +657,9 @@ def header_filter(r: Request) -> int:
     # generic header list, after Connection
     location = ho.location
     if location and location[0] == "/" and clcf.absolute_redirect:
-        lines.append(b"Location: " + absolute_location(r, location).encode("latin-1") + b"\r\n")
+        # nginx writes the absolute form back (so $sent_http_location logs it too)
+        ho.location = absolute_location(r, location)
+        lines.append(b"Location: " + ho.location.encode("latin-1") + b"\r\n")
         location = None
     chunked = False
     if ho.content_length < 0 and not r.header_only and status not in _NO_BODY:
