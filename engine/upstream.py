@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import socket
 import time
@@ -430,7 +431,7 @@ class _Conn:
     a protocol's ``send_body`` writes to; ``timeout`` is the send timeout, restarted by
     each successful write as nginx's."""
 
-    __slots__ = ("sock", "peer_addr", "requests", "idle_since", "timeout")
+    __slots__ = ("sock", "peer_addr", "requests", "idle_since", "timeout", "timed_out")
 
     def __init__(self, sock: socket.socket, peer_addr: tuple[str, int]) -> None:
         self.sock = sock
@@ -438,6 +439,7 @@ class _Conn:
         self.requests = 0
         self.idle_since = 0.0
         self.timeout = 60.0
+        self.timed_out = False
 
     async def send_all(self, data: bytes) -> None:
         """Raises trio.TooSlowError (send timeout) or OSError."""
@@ -460,24 +462,86 @@ class _Conn:
         if scope.cancelled_caught:
             raise trio.TooSlowError
 
-    async def receive(self, timeout: float) -> bytes:
-        """What the socket has (b"" at EOF); raises trio.TooSlowError or OSError."""
+    async def receive(self, timeout: float, wait_first: bool = False) -> bytes:
+        """What the socket has (b"" at EOF); raises trio.TooSlowError or OSError.
+        ``wait_first``: nothing can be there yet (the request was just sent), so skip the
+        read that would fail."""
         sock = self.sock
+        if not wait_first:
+            try:
+                return sock.recv(65536)
+            except BlockingIOError:
+                pass
+        watchdog = _watchdog()
+        watchdog.add(self, timeout)
         try:
-            return sock.recv(65536)
-        except BlockingIOError:
-            pass
-        with trio.CancelScope(deadline=trio.current_time() + timeout):
             while True:
                 await trio.lowlevel.wait_readable(sock)
                 try:
                     return sock.recv(65536)
                 except BlockingIOError:
                     continue
-        raise trio.TooSlowError
+        except trio.ClosedResourceError:
+            if self.timed_out:
+                raise trio.TooSlowError from None
+            raise
+        finally:
+            watchdog.waits.pop(self, None)
 
     def close(self) -> None:
         self.sock.close()
+
+
+class _Watchdog:
+    """Read timeouts of upstream connections without a cancel scope per wait (entering
+    one with a deadline cost as much as the rest of the read): one system task per trio
+    run sleeps until the earliest deadline and wakes the reader that missed it with
+    ``notify_closing`` (the connection is closed after a timeout anyway)."""
+
+    def __init__(self) -> None:
+        self.waits: dict[_Conn, float] = {}
+        self.scope: trio.CancelScope | None = None  # the sleeping task's
+        self.wake_at = math.inf
+        self.running = False
+
+    def add(self, conn: _Conn, timeout: float) -> None:
+        deadline = trio.current_time() + timeout
+        conn.timed_out = False
+        self.waits[conn] = deadline
+        if deadline < self.wake_at:
+            self.wake_at = deadline
+            if not self.running:
+                self.running = True
+                trio.lowlevel.spawn_system_task(self._run, name="upstream read timeouts")
+            elif self.scope is not None:
+                self.scope.deadline = deadline
+
+    async def _run(self) -> None:
+        while True:
+            with trio.CancelScope(deadline=self.wake_at) as self.scope:
+                await trio.sleep_forever()
+            now = trio.current_time()
+            wake_at = math.inf
+            for conn, deadline in list(self.waits.items()):
+                if deadline <= now:
+                    del self.waits[conn]
+                    conn.timed_out = True
+                    trio.lowlevel.notify_closing(conn.sock)
+                elif deadline < wake_at:
+                    wake_at = deadline
+            self.wake_at = wake_at
+
+
+_WATCHDOG: trio.lowlevel.RunVar[_Watchdog] = trio.lowlevel.RunVar("upstream_watchdog")
+
+
+def _watchdog() -> _Watchdog:
+    try:
+        return _WATCHDOG.get()
+    except LookupError:
+        w = _Watchdog()
+        _WATCHDOG.set(w)
+        return w
 
 
 class UpstreamTrack:
@@ -669,9 +733,11 @@ async def _exchange(r: Request, conn: _Conn, proto: UpstreamProtocol,
         f = Failure("error", f"send() failed ({_errno(e)})")
         f.phase = "sending request to upstream"  # type: ignore[attr-defined]
         raise f from None
+    first = True
     while True:
         try:
-            data = await conn.receive(s.read_timeout)
+            data = await conn.receive(s.read_timeout, wait_first=first)
+            first = False
         except trio.TooSlowError:
             raise Failure("timeout", "upstream timed out (110: Connection timed out)") from None
         except OSError as e:
@@ -703,14 +769,15 @@ async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtoc
         if rc != OK:
             return rc
         chunks, done = proto.input_filter(None)  # what came with the header
+        if not done:
+            # about to wait on the upstream: the header goes to the client now (as nginx
+            # sends it); body bytes wait in the buffers as in nginx's (sent when enough
+            # of them are queued, when the upstream closes, or not at all on a timeout)
+            await output(r, [Buf(flush=True)])
         while not done:
             if chunks:
-                # about to wait on the upstream: what came so far goes to the client now,
-                # as nginx passes data on as it arrives (and sends it before closing when
-                # the upstream then fails)
                 chain = [Buf(c) for c in chunks if c]
                 if chain:
-                    chain[-1].flush = True
                     await output(r, chain)
             try:
                 data = await conn.receive(s.read_timeout)
@@ -729,6 +796,7 @@ async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtoc
             if not data and not done:
                 log_error(r, logging.ERROR, "upstream prematurely closed connection while "
                           f'reading upstream, upstream: "http://{peer.name}{s.url}"')
+                await output(r, [Buf(c) for c in chunks if c] + [Buf(flush=True)])
                 return ERROR
         # the upstream is done with before the client is: back to the pool first (nginx
         # frees the connection when the response is read), then the last buffers go down

@@ -57,6 +57,8 @@ REPLIES: dict[str, tuple[bytes, int, bool]] = {
     "/nohead": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", 0, True),
     "/nul": (b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 5\r\n\r\nhello", 0, True),
     "/extra": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA", 0, False),
+    "/stall": (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 0, False),
+    "/nothing": (b"", 0, False),  # never answers
 }
 
 
@@ -131,6 +133,8 @@ http {
         listen 127.0.0.1:{port};
         location / { proxy_pass http://raw; proxy_http_version 1.1;
                      proxy_set_header Connection ""; proxy_read_timeout 5s; }
+        location /t1/ { proxy_pass http://raw; proxy_read_timeout 1s; }
+        location /t3/ { proxy_pass http://raw; proxy_read_timeout 3s; }
     }
 }
 """
@@ -172,7 +176,7 @@ def outcome(server: ServerProcess, backend: RawBackend, method: str, path: str
     return seen[0], seen[1:] == seen[:-1], backend.connections - before
 
 
-CASES = [("GET", p) for p in REPLIES if p not in ("/headonly",)] + [
+CASES = [("GET", p) for p in REPLIES if p not in ("/headonly", "/stall", "/nothing")] + [
     ("HEAD", "/headonly")]
 
 
@@ -204,3 +208,42 @@ def test_bytes_past_content_length(servers: dict[str, tuple[ServerProcess, RawBa
     trinx, backend = servers["trinx"]
     first, same, conns = outcome(trinx, backend, "GET", "/extra")
     assert first[:2] == (200, b"hello") and same and conns >= 2
+
+
+def once(server: ServerProcess, path: str) -> tuple[bytes, float]:
+    started = time.monotonic()
+    raw = f"GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".encode()
+    return http_request(server.port, raw, timeout=10), time.monotonic() - started
+
+
+@pytest.mark.differential
+def test_body_read_timeout_same_as_nginx(servers: dict[str, tuple[ServerProcess, RawBackend]]
+                                         ) -> None:
+    """Half the body, then silence: the header is sent at once, the half body stays in
+    the buffers (nginx's proxy_buffering), the client connection is closed after
+    proxy_read_timeout."""
+    if "nginx" not in servers:
+        pytest.skip(f"{NGINX_BIN} is absent; install nginx-light (./run-tests does)")
+    got = {name: once(server, "/t1/stall") for name, (server, _) in servers.items()}
+    for data, took in got.values():
+        assert 0.9 < took < 2.5
+    heads = {name: parse_response(data + b"hello" * 2).status for name, (data, _) in got.items()}
+    assert heads == {"trinx": 200, "nginx": 200}
+    assert got["trinx"][0].endswith(b"\r\n\r\n") and got["nginx"][0].endswith(b"\r\n\r\n")
+    assert "upstream timed out (110: Connection timed out) while reading upstream" in \
+        servers["trinx"][0].error_log_text()
+
+
+def test_read_timeouts_of_different_lengths(
+        servers: dict[str, tuple[ServerProcess, RawBackend]]) -> None:
+    """A shorter timeout started while a longer one is pending still fires on time (the
+    read timeouts share one timer)."""
+    trinx, _ = servers["trinx"]
+    results: dict[str, tuple[bytes, float]] = {}
+    slow = threading.Thread(target=lambda: results.update(t3=once(trinx, "/t3/nothing")))
+    slow.start()
+    time.sleep(0.2)
+    results["t1"] = once(trinx, "/t1/nothing")
+    slow.join()
+    assert results["t1"][0].startswith(b"HTTP/1.1 504 ") and 0.9 < results["t1"][1] < 1.6
+    assert results["t3"][0].startswith(b"HTTP/1.1 504 ") and 2.9 < results["t3"][1] < 3.6
