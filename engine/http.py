@@ -208,10 +208,16 @@ async def _run_access_any(r: Request) -> int:
 
 
 def set_location(r: Request, loc: Location) -> None:
-    """Make ``loc``'s configuration the request's (``ngx_http_update_location_config``)."""
+    """Make ``loc``'s configuration the request's (``ngx_http_update_location_config``):
+    a method ``limit_except`` does not name gets the block's confs instead (its content
+    handler stays the location's, as proxy_pass's merge gives it in nginx)."""
     r.loc = loc
-    r.loc_conf = loc.loc_conf
-    r.content_handler = loc.loc_conf[HTTP_CORE].handler
+    clcf: CoreLocConf = loc.loc_conf[HTTP_CORE]
+    r.content_handler = clcf.handler
+    if clcf.limit_except is not None and r.method not in clcf.limit_except:
+        r.loc_conf = clcf.limit_except_loc.loc_conf  # type: ignore[union-attr]
+    else:
+        r.loc_conf = loc.loc_conf
 
 
 def find_config(r: Request) -> int:
@@ -411,7 +417,13 @@ async def run_request(r: Request) -> None:
     try:
         if r.host and r.srv_conf[HTTP_CORE].name_regexes:
             _server_name_captures(r)
-        rc = await run_phases(r)
+        if r.method == "TRACE":  # ngx_http_process_request_header refuses it outright
+            r.conn.log_action = "reading client request headers"
+            log_error(r, logging.INFO, "client sent TRACE method")
+            r.conn.log_action = None
+            rc = 405
+        else:
+            rc = await run_phases(r)
         await finalize(r, rc)
         pp = r.postpone
         if pp is not None:

@@ -227,6 +227,10 @@ class CoreLocConf:
     error_pages: list[ErrorPage] | Unset = UNSET
     internal: bool | Unset = UNSET
     satisfy_any: bool | Unset = UNSET  # satisfy any: one access handler's OK is enough
+    # limit_except (not inherited): the methods let through, and the block's confs that
+    # every other method gets (nginx's limit_except_loc_conf)
+    limit_except: frozenset[str] | None = None
+    limit_except_loc: Location | None = None
     keepalive_timeout: int | Unset = UNSET
     keepalive_header: int | None | Unset = UNSET
     keepalive_requests: int | Unset = UNSET
@@ -608,6 +612,35 @@ def _satisfy(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
     conf.satisfy_any = value
 
 
+_LIMIT_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE", "OPTIONS",
+                  "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH")
+
+
+def _limit_except(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
+    """``ngx_http_core_limit_except``: the methods named (any case; GET brings HEAD) keep the
+    location's configuration, every other one gets the block's (``allow``/``deny``,
+    ``access_log``... merged from the location): see engine.http.set_location."""
+    if conf.limit_except is not None:
+        raise cf.error('"limit_except" directive is duplicate')
+    allowed: set[str] = set()
+    for name in cf.args[1:]:
+        method = name.upper()
+        if method not in _LIMIT_METHODS:
+            raise cf.error(f'invalid method "{name}"')
+        allowed.add(method)
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    parent = cf.location
+    assert parent is not None
+    loc = Location(parent.name, LocKind.LIMIT_EXCEPT, cf.new_confs("loc_conf"), parent,
+                   cf.file, cf.line)
+    lclcf: CoreLocConf = loc.loc_conf[HTTP_CORE]
+    lclcf.loc_name, lclcf.loc_regex = conf.loc_name, conf.loc_regex
+    parent.ifs.append(loc)  # merged from the location like an "if" block
+    conf.limit_except, conf.limit_except_loc = frozenset(allowed), loc
+    cf.parse_location_block(loc, Ctx.LMT)
+
+
 def _internal(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
     if conf.internal is not UNSET:
         raise cf.error('"internal" directive is duplicate')
@@ -674,6 +707,7 @@ HTTP_CORE = Module(
         _d("try_files", Ctx.SRV | Ctx.LOC, Args.TWO_MORE, _try_files),
         _d("error_page", _HCTX | Ctx.LIF, Args.TWO_MORE, _error_page),
         _d("internal", Ctx.LOC, Args.NOARGS, _internal),
+        _d("limit_except", Ctx.LOC, Args.ONE_MORE, _limit_except, block=True),
         _d("satisfy", _HCTX, Args.TAKE1, _satisfy),
         _d("keepalive_timeout", _HCTX, Args.TAKE12, _keepalive_timeout),
         _d("keepalive_requests", _HCTX, Args.TAKE1, set_num("keepalive_requests")),

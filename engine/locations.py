@@ -33,6 +33,7 @@ class LocKind(enum.Enum):
     REGEX_I = "~*"
     NAMED = "@"
     IF = "if"
+    LIMIT_EXCEPT = "limit_except"
 
 
 class Match(enum.Enum):

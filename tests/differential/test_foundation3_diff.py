@@ -132,6 +132,20 @@ http {
         location /uv2/ { uninitialized_variable_warn off; return 200 "[$uvar]\n"; }
         location /uv3/ { if ($uvar) { return 200 "set\n"; } return 200 "[$uvar$uvar]\n"; }
 
+        # limit_except
+        location /le/a/ { limit_except GET { deny all; } alias html/; }
+        location /le/b/ { limit_except get post { allow 127.0.0.1; deny all; } alias html/; }
+        location /le/c/ { limit_except GET { deny all; } return 200 "ret $request_method\n"; }
+        location /le/d/ { limit_except HEAD { deny all; } alias html/; }
+        location /le/e/ { limit_except OPTIONS { allow all; } try_files /nope /f.txt; }
+        location /le/f/ { limit_except GET { access_log off; deny all; } error_page 403 /echo; }
+        location /le/g/ { satisfy any; limit_except GET { deny all; } auth_request /authok;
+                          alias html/; }
+        location /le/h/ { limit_except PUT { deny all; }
+                          location /le/h/in/ { alias html/; } alias html/; }
+        location /le/i/ { limit_except GET { deny all; } client_max_body_size 1;
+                          alias html/; }
+
         # internal
         location /toint/rw/ { rewrite ^ /int/x last; }
         location /toint/tf/ { try_files /nope /int/x; }
@@ -317,10 +331,9 @@ def test_log_context(pair: Pair, target: str, extra: str) -> None:
     assert trinx == nginx
 
 
-@pytest.mark.parametrize("directive", ["satisfy ANY;", "satisfy maybe;",
-                                       "satisfy all; satisfy any;", "satisfy;"])
-def test_satisfy_config(directive: str, tmp_path: Path,
-                        capsys: pytest.CaptureFixture[str]) -> None:
+def _config_diff(directive: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                 where: str = "location / { %s }") -> None:
+    """``-t`` of a config holding ``directive`` gives nginx's status and messages."""
     import subprocess
 
     from engine.main import main
@@ -334,7 +347,7 @@ def test_satisfy_config(directive: str, tmp_path: Path,
         (prefix / "conf").mkdir(parents=True)
         (prefix / "logs").mkdir()
         (prefix / "conf" / "nginx.conf").write_text(
-            "events {}\nhttp {\n    server {\n        location / { %s }\n    }\n}\n" % directive)
+            "events {}\nhttp {\n    server {\n        %s\n    }\n}\n" % (where % directive))
         argv = ["-t", "-p", f"{prefix}/", "-c", "conf/nginx.conf", "-e", "stderr",
                 "-g", "pid logs/t.pid;"]
         if name == "nginx":
@@ -346,6 +359,13 @@ def test_satisfy_config(directive: str, tmp_path: Path,
             rc, err = main(argv), capsys.readouterr().err
         out.append((rc, as_console(err).replace(str(prefix), "<P>")))
     assert out[1] == out[0]
+
+
+@pytest.mark.parametrize("directive", ["satisfy ANY;", "satisfy maybe;",
+                                       "satisfy all; satisfy any;", "satisfy;"])
+def test_satisfy_config(directive: str, tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    _config_diff(directive, tmp_path, capsys)
 
 
 H11 = "HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
@@ -499,3 +519,31 @@ def test_access_log_pipe(servers: object) -> None:
 def test_access_log_bad_request(servers: object) -> None:
     nginx, trinx = _log_lines(servers, '"$request" $status', [b"BAD\r\n\r\n"])
     assert trinx == nginx
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH",
+                                    "TRACE", "FOO"])
+@pytest.mark.parametrize("target", ["/le/a/f.txt", "/le/b/f.txt", "/le/c/", "/le/d/f.txt",
+                                    "/le/e/x", "/le/f/x", "/le/g/f.txt", "/le/h/in/f.txt",
+                                    "/le/i/f.txt"])
+def test_limit_except(pair: Pair, target: str, method: str) -> None:
+    nginx, trinx = pair.exchange(raw(target, method, extra="Content-Length: 2\r\n"
+                                     ).replace(b"\r\n\r\n", b"\r\n\r\nab"))
+    assert trinx == nginx
+
+
+@pytest.mark.parametrize("directive", [
+    "limit_except FOO { }", "limit_except get { deny all; }",
+    "limit_except GET { } limit_except POST { }", "limit_except GET;",
+    "limit_except GET { root /x; }", "limit_except GET { return 403; }",
+    "limit_except GET { location /x { } }", "limit_except GET { try_files a b; }",
+    "limit_except GET { error_page 404 /x; }", "limit_except GET { internal; }",
+    "limit_except { }", "limit_except GET { access_log off; allow all; }",
+])
+def test_limit_except_config(directive: str, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    _config_diff(directive, tmp_path, capsys)
+
+
+def test_limit_except_in_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _config_diff("limit_except GET { }", tmp_path, capsys, where="%s")
