@@ -25,6 +25,7 @@ import logging
 import re
 import tempfile
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import h11
@@ -79,6 +80,7 @@ class ProxyLocConf:
     redirect: bool | api.Unset = api.UNSET
     accepted: str | api.Unset = api.UNSET
     hidden: frozenset[str] = frozenset()  # derived: the response headers not passed
+    fixed: dict[str, Any] = field(default_factory=dict)  # HttpProxy._fixed_lines by host
 
     def merge(self, parent: "ProxyLocConf") -> None:
         self.proxy = api.inherit(self.proxy, None, None)  # a content handler: not inherited
@@ -136,13 +138,34 @@ class HttpProxy:
         if self.request_bytes:
             return self.request_bytes
         conf = self.conf
-        version = conf.http_version
-        lines = [f"{r.method} {self.uri} HTTP/{version}\r\n"]
+        fixed = conf.fixed.get(self.host)
+        if fixed is None:
+            fixed = self._fixed_lines(r)
+        text, names, self.close = fixed
+        lines = [f"{r.method} {self.uri} HTTP/{conf.http_version}\r\n", text]
+        if self.body is not None and "content-length" not in names:
+            lines.append(f"Content-Length: {self.body_len}\r\n")
+        if conf.pass_request_headers:
+            for name, value in r.headers_in:
+                if name not in names and name not in _SKIP_CLIENT:
+                    lines.append(f"{_original_case(r, name)}: {value}\r\n")
+        lines.append("\r\n")
+        self.request_bytes = "".join(lines).encode("latin-1", "replace")
+        return self.request_bytes
+
+    def _fixed_lines(self, r: api.Request) -> tuple[str, frozenset[str], bool]:
+        """The proxy_set_header lines, Host and Connection: (text, the header names set,
+        whether the request asks the upstream to close); remembered for the location when
+        no value has variables."""
+        conf = self.conf
+        lines = []
         names: set[str] = set()
-        close = version == "1.0"
+        close = conf.http_version == "1.0"
+        const = True
         for name, cv in conf.set_headers:  # type: ignore[union-attr]
             low = name.lower()
             names.add(low)
+            const = const and cv.const is not None
             value = cv.evaluate(r)
             if value:
                 lines.append(f"{name}: {value}\r\n")
@@ -152,22 +175,17 @@ class HttpProxy:
             lines.append(f"Host: {self.host}\r\n")
         if "connection" not in names:
             lines.append("Connection: close\r\n")
-        if self.body is not None and "content-length" not in names:
-            lines.append(f"Content-Length: {self.body_len}\r\n")
-        if conf.pass_request_headers:
-            for name, value in r.headers_in:
-                if name not in names and name not in _SKIP_CLIENT:
-                    lines.append(f"{_original_case(r, name)}: {value}\r\n")
-        lines.append("\r\n")
-        self.request_bytes = "".join(lines).encode("latin-1", "replace")
-        self.close = close or "connection" not in names
-        return self.request_bytes
+            close = True
+        fixed = "".join(lines), frozenset(names), close
+        if const:
+            conf.fixed[self.host] = fixed
+        return fixed
 
     def reinit_request(self) -> None:
         self.h: h11.Connection | None = None  # the fallback parser, once in use
         self.buf = b""  # head bytes so far; after the head, body bytes that came with it
         self.status = 0
-        self.headers: list[tuple[str, str]] = []
+        self.headers: Sequence[tuple[str, str]] = ()
         self.length = 0  # body bytes still to come (fast path)
         self.reusable = False  # the head allows keepalive (fast path)
 
@@ -190,7 +208,13 @@ class HttpProxy:
                 return self._fallback(buf)  # h11 ends (or refuses) the head here
             self.buf = buf
             return None
-        head = _parse_head(buf[:end].decode("latin-1"), self.r.method)
+        key = (buf[:end], self.r.method)
+        head = _HEADS.get(key, _MISSING)
+        if head is _MISSING:
+            head = _parse_head(key[0].decode("latin-1"), key[1])
+            if len(_HEADS) >= 64:
+                _HEADS.clear()
+            _HEADS[key] = head
         if head is None:
             return self._fallback(buf)
         self.status, version, self.headers, self.length, self.reusable = head
@@ -335,21 +359,25 @@ _HEADER_LINES = re.compile(  # each match is one whole line or nothing (the look
     r"\r\n([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*"
     r"((?:[^\x00\t\n\r\x0b\x0c ]+(?:[ \t]+[^\x00\t\n\r\x0b\x0c ]+)*)?)[ \t]*(?=\r\n|\Z)")
 _DIGITS = re.compile(r"[0-9]+")
+# Parsed heads by their bytes: a backend sends the same head again and again (the Date
+# changes once a second), and the result is immutable (a bounded pure cache).
+_HEADS: dict[tuple[bytes, str], Any] = {}
+_MISSING = object()
 _H11_MAX_HEAD = 16 * 1024  # h11's max_incomplete_event_size
 
 
 def _parse_head(head: str, method: str
-                ) -> tuple[int, str, list[tuple[str, str]], int, bool] | None:
+                ) -> tuple[int, str, tuple[tuple[str, str], ...], int, bool] | None:
     """(status, minor version, headers, body length, keepalive allowed by the headers),
     or None when h11 must decide (see HttpProxy)."""
     eol = head.find("\r\n")
     m = _STATUS_LINE.fullmatch(head if eol < 0 else head[:eol])
     if m is None or method == "CONNECT":
         return None
-    headers: list[tuple[str, str]] = []
+    headers: tuple[tuple[str, str], ...] = ()
     if eol >= 0:
         rest = head[eol:]
-        headers = _HEADER_LINES.findall(rest)
+        headers = tuple(_HEADER_LINES.findall(rest))
         if len(headers) != rest.count("\r\n"):
             return None  # a line h11 would refuse or read differently
     status = int(m.group(2))
@@ -374,8 +402,18 @@ def _parse_head(head: str, method: str
 
 
 def _original_case(r: api.Request, name: str) -> str:
-    return "-".join(part[:1].upper() + part[1:] for part in name.split("-")) \
-        if name.islower() else name
+    if not name.islower():
+        return name
+    cased = _CASED.get(name)
+    if cased is None:
+        cased = "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+        if len(_CASED) >= 256:
+            _CASED.clear()
+        _CASED[name] = cased
+    return cased
+
+
+_CASED: dict[str, str] = {}
 
 
 def _http_time(value: str) -> int:
