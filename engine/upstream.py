@@ -22,7 +22,16 @@ read).  Failures before the header reached the client are retried on the next pe
 end as 502 or 504 with nginx's log lines.  The body streams to ``api.output`` with
 backpressure; a failure there ends the client response as failed (never a short body
 passed off as complete).  A connection goes back to the pool only after a complete
-response; a cancelled request closes it.
+response; a cancelled request closes it.  The header is sent to the client as soon as the
+driver would wait for more body; body bytes wait in the output buffers (flushed when the
+upstream closes early, dropped on a timeout), as with nginx's proxy_buffering.
+
+I/O costs: a proxied request is a handful of syscalls, so the shell stays thin.  Upstream
+sockets are plain non-blocking sockets (``_Conn``): each call is tried first and trio waits
+only when the socket is not ready; read timeouts are kept by one watchdog task per trio
+run (``_Watchdog``) rather than a cancel scope per read; a pool grown past ``keepalive``
+is trimmed one scheduler pass later (``_trim``), since under load the connections freed
+in one pass are taken again by the requests read in the same pass.
 """
 
 from __future__ import annotations

@@ -14,9 +14,12 @@ Variables: ``$proxy_host``, ``$proxy_port``, ``$proxy_add_x_forwarded_for``,
 The request line and headers follow reference/upstream.md §1-§2 (URI forms A-E, header
 order: ``proxy_set_header`` ones, then the defaults, then the client's).  The client body is
 read first, into memory up to 16 KiB and a temporary file beyond (nginx's request
-buffering), so a retry can send it again.  Responses are parsed by h11 (client side):
-status line and headers, chunked or length-delimited or close-delimited bodies; an invalid
-header is a 502.  ``X-Accel-Redirect`` becomes an internal redirect.
+buffering), so a retry can send it again.  Responses are read as h11 (client side) reads
+them: status line and headers, chunked or length-delimited or close-delimited bodies; an
+invalid header is a 502.  The common shape (a valid head with one Content-Length, or no
+body) takes a fast path that accepts exactly h11's grammar and counts body bytes; anything
+else goes to h11 itself (see HttpProxy).  A connection that sent more than its
+Content-Length is not reused.  ``X-Accel-Redirect`` becomes an internal redirect.
 """
 
 from __future__ import annotations
