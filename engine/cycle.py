@@ -87,6 +87,8 @@ class Cycle:
     reopen: list[Callable[[], None]] = field(default_factory=list)  # on USR1 (access logs)
     # http-level error_log lists -> their opened ErrorLog (engine.http.log_error)
     location_error_logs: dict[Any, Any] = field(default_factory=dict)
+    # (address, port) -> its server names as nginx hashes them (engine.server_names)
+    name_hashes: dict[tuple[str, int], Any] = field(default_factory=dict)
     # "[warn]" lines of the configuration ("message in file:line"), in the order given
     warnings: list[str] = field(default_factory=list)
     _directive_modules: dict[str, Module | None] = field(default_factory=dict, repr=False)

@@ -328,7 +328,7 @@ def _http_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
     for m in cycle.modules:
         if m.postconfiguration:
             m.postconfiguration(cf)
-    check_server_names(cf, cycle.listens, HTTP_CORE)
+    cycle.name_hashes = check_server_names(cf, cycle.listens, HTTP_CORE)
     cf.main_conf, cf.srv_conf, cf.loc_conf = {}, {}, {}
     # main-context directives may follow the http block
     cf.ctx = Ctx.MAIN

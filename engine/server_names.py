@@ -13,8 +13,9 @@ regex has captures) has its names added to nginx's three hashes in configuration
   with ``*.x``/``.x``, then is added to both;
 - ``*.x`` conflicts with ``*.x``/``.x``; ``x.*`` with ``x.*``.
 
-A conflict is nginx's ``conflicting server name "x" on addr:port, ignored`` warning (the first
-server keeps the name: `engine.server` tries servers in configuration order).  A name with two
+A conflict is nginx's ``conflicting server name "x" on addr:port, ignored`` warning: the first
+server in configuration order keeps the name, and the whole conflicting name is ignored.
+The resulting hashes are kept in ``cycle.name_hashes`` for the server lookup.  A name with two
 ``*``, a ``*`` elsewhere than a wildcard's end, ``..`` or a NUL is ``invalid server name or
 wildcard`` (an emerg, without file:line as nginx).  Regexes are not hashed.
 """
@@ -26,7 +27,7 @@ from typing import Any
 
 from engine.conf import ConfigError
 
-__all__ = ["directive_name", "check_server_names"]
+__all__ = ["NameHashes", "directive_name", "check_server_names"]
 
 
 def directive_name(cf: Any, name: str) -> str:
@@ -42,40 +43,44 @@ def directive_name(cf: Any, name: str) -> str:
     return name if ch == "~" else name.lower()
 
 
-class _Hashes:
-    """The keys of nginx's exact, head-wildcard and tail-wildcard hashes of one address."""
+class NameHashes:
+    """nginx's exact, head-wildcard and tail-wildcard hashes of one address: name -> the
+    server that got it (the first in configuration order; a conflicting name is ignored
+    whole, so ``.x`` losing its wildcard part does not keep its exact part either).
+
+    ``head`` keys are the part after ``*.``/``.`` (``.x`` is in ``exact`` too); ``tail``
+    keys the part before ``.*``.
+    """
 
     def __init__(self) -> None:
-        self.exact: set[str] = set()
-        self.head: set[str] = set()
-        self.tail: set[str] = set()
+        self.exact: dict[str, Any] = {}
+        self.head: dict[str, Any] = {}
+        self.tail: dict[str, Any] = {}
 
-    def add(self, name: str) -> str:
+    def add(self, name: str, server: Any) -> str:
         """``ngx_hash_add_key`` with NGX_HASH_WILDCARD_KEY: "ok", "busy" or "declined"."""
         stars = name.count("*")
         if stars > 1 or ".." in name or "\0" in name:
             return "declined"
         if len(name) > 1 and name[0] == ".":
-            if name[1:] in self.exact:
+            key = name[1:]
+            if key in self.exact or key in self.head:
                 return "busy"
-            self.exact.add(name[1:])
-            return self._add_wild(self.head, name[1:])
+            self.exact[key] = self.head[key] = server
+            return "ok"
         if len(name) > 2 and name.startswith("*."):
-            return self._add_wild(self.head, name[2:])
+            return self._add(self.head, name[2:], server)
         if len(name) > 2 and name.endswith(".*"):
-            return self._add_wild(self.tail, name[:-2])
+            return self._add(self.tail, name[:-2], server)
         if stars:
             return "declined"
-        if name in self.exact:
-            return "busy"
-        self.exact.add(name)
-        return "ok"
+        return self._add(self.exact, name, server)
 
     @staticmethod
-    def _add_wild(keys: set[str], key: str) -> str:
+    def _add(keys: dict[str, Any], key: str, server: Any) -> str:
         if key in keys:
             return "busy"
-        keys.add(key)
+        keys[key] = server
         return "ok"
 
 
@@ -84,14 +89,19 @@ def _addr_text(addr: str, port: int) -> str:
 
 
 def check_server_names(cf: Any, listens: dict[tuple[str, int], list[Any]],
-                       core: Any) -> None:
+                       core: Any) -> dict[tuple[str, int], NameHashes]:
     """Warn about conflicting names, refuse invalid ones, address by address in nginx's
     order (ports as first seen; on a port, bound addresses, others, the wildcard last).
 
     Args:
         listens: (addr, port) -> the servers listening there.
         core: the http core module (its srv conf has ``server_names``, ``name_regexes``).
+
+    Returns:
+        (addr, port) -> its names as nginx hashed them, for addresses nginx hashes (more
+        than one server, or a regex with captures): what a server lookup should use.
     """
+    out: dict[tuple[str, int], NameHashes] = {}
     ports: dict[int, list[tuple[str, int]]] = {}
     for key in listens:
         ports.setdefault(key[1], []).append(key)
@@ -103,18 +113,19 @@ def check_server_names(cf: Any, listens: dict[tuple[str, int], list[Any]],
                            for rx in srv.srv_conf[core].name_regexes)
             if len(servers) < 2 and not captures:
                 continue
-            hashes = _Hashes()
+            hashes = out[key] = NameHashes()
             for srv in servers:
                 for name in srv.srv_conf[core].server_names:
                     if name.startswith("~"):
                         continue
-                    rc = hashes.add(name)
+                    rc = hashes.add(name, srv)
                     if rc == "declined":
                         raise ConfigError(f'invalid server name or wildcard "{name}" on '
                                           f"{_addr_text(*key)}")
                     if rc == "busy":
                         cf.warn(f'conflicting server name "{name}" on {_addr_text(*key)}, '
                                 "ignored", where=False)
+    return out
 
 
 def _addr_rank(servers: list[Any], key: tuple[str, int], core: Any) -> int:

@@ -405,20 +405,7 @@ ODD = [
 ]
 
 
-# engine/server.py logs what it refuses while reading a request with HttpConnection.log, to
-# the main error log; nginx writes it to the connection's log, which is the default server's
-# error_log (here the http-level "error_log logs/error.log info"), so it appears there.
-CONN_LOG = "engine/server.py: request-reading info lines ignore the http-level error_log"
-ODD_BUGS = {2: CONN_LOG, 5: CONN_LOG, 6: CONN_LOG, 8: CONN_LOG, 11: CONN_LOG, 19: CONN_LOG,
-            20: CONN_LOG, 22: CONN_LOG, 23: CONN_LOG, 24: CONN_LOG, 25: CONN_LOG,
-            26: CONN_LOG, 28: CONN_LOG, 29: CONN_LOG, 30: CONN_LOG,
-            33: "engine/server.py: nginx 1.22 accepts a repeated Content-Length (the "
-                "duplicate check came in 1.23); trinx answers 400"}
-
-
-@pytest.mark.parametrize("request_text", [
-    pytest.param(t, marks=[pytest.mark.xfail(strict=True, reason=ODD_BUGS[i])]
-                 if i in ODD_BUGS else []) for i, t in enumerate(ODD)], ids=range(len(ODD)))
+@pytest.mark.parametrize("request_text", ODD, ids=range(len(ODD)))
 def test_odd_requests(pair: Pair, request_text: str) -> None:
     nginx, trinx = pair.exchange(request_text.encode("latin-1"))
     assert trinx == nginx
@@ -494,28 +481,21 @@ def test_access_log_variables(servers: object) -> None:
     assert trinx == nginx
 
 
-@pytest.mark.xfail(strict=True, reason="engine/server.py never sets r.request_length")
 def test_access_log_request_length(servers: object) -> None:
     nginx, trinx = _log_lines(servers, "$request_length", LOG_REQUESTS)
     assert trinx == nginx
 
 
-@pytest.mark.xfail(strict=True, reason="engine/http_variables.py: $args/$query_string are "
-                   "found (empty) when the request had no '?'; nginx: not found, logged '-'")
 def test_access_log_args(servers: object) -> None:
     nginx, trinx = _log_lines(servers, '"$args" "$query_string"', LOG_REQUESTS)
     assert trinx == nginx
 
 
-@pytest.mark.xfail(strict=True, reason="$pipe is always '.': engine/server.py does not tell "
-                   "a request read from bytes left over by the previous one")
 def test_access_log_pipe(servers: object) -> None:
     nginx, trinx = _log_lines(servers, "$pipe", LOG_REQUESTS)
     assert trinx == nginx
 
 
-@pytest.mark.xfail(strict=True, reason="engine/server.py _error_without_request answers a "
-                   "request h11 cannot parse without the log phase (nginx logs it)")
 def test_access_log_bad_request(servers: object) -> None:
     nginx, trinx = _log_lines(servers, '"$request" $status', [b"BAD\r\n\r\n"])
     assert trinx == nginx
@@ -547,3 +527,33 @@ def test_limit_except_config(directive: str, tmp_path: Path,
 
 def test_limit_except_in_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _config_diff("limit_except GET { }", tmp_path, capsys, where="%s")
+
+
+CONFLICT_CONF = r"""
+events {}
+http {
+    access_log off;
+    server { listen 127.0.0.1:{port}; server_name a.test; return 200 "first\n"; }
+    server { listen 127.0.0.1:{port} default_server; server_name a.test *.w.test;
+             return 200 "default\n"; }
+    server { listen 127.0.0.1:{port}; server_name .w.test b.test; return 200 "third\n"; }
+}
+"""
+
+
+@pytest.mark.parametrize("host, bug", [
+    ("a.test", "engine/server.py _select_server tries the default server first; nginx "
+               "gives a conflicting name to the first server in configuration order"),
+    ("x.w.test", None), ("b.test", None), ("other", None),
+    ("w.test", "engine/server.py _select_server matches .w.test, which nginx ignored whole "
+               "(its wildcard conflicts with *.w.test): cycle.name_hashes has nginx's view")])
+def test_conflicting_names_first_wins(servers: object, host: str, bug: str | None,
+                                      request: pytest.FixtureRequest) -> None:
+    if bug:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=bug))
+    nginx, trinx = servers(CONFLICT_CONF)  # type: ignore[operator]
+    got = []
+    for server in (nginx, trinx):
+        data = http_request(server.port, raw("/", host=host))
+        got.append([(r.status, r.body) for r in parse_responses(data, ["GET"])])
+    assert got[1] == got[0]
