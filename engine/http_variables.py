@@ -113,8 +113,9 @@ _SIMPLE: dict[str, Callable[[Any], str | None]] = {
     "uri": lambda r: r.uri,
     "document_uri": lambda r: r.uri,
     "request_uri": lambda r: r.main.request_uri,
-    "args": lambda r: r.args,
-    "query_string": lambda r: r.args,
+    # empty arguments are not found (logged "-"), "?" or not (checked on nginx 1.22)
+    "args": lambda r: r.args or None,
+    "query_string": lambda r: r.args or None,
     "is_args": lambda r: "?" if r.args else "",
     "host": _host,
     "http_host": lambda r: r.headers.get("host"),

@@ -22,6 +22,9 @@ _NAMES = {v: k for k, v in LEVELS.items()}
 STDERR_AS_NGINX = False
 
 
+_MAX_ERROR_STR = 2048
+
+
 def level_value(name: str) -> int:
     return LEVELS[name]
 
@@ -93,7 +96,9 @@ class ErrorLog:
             return
         pid = os.getpid()
         line = (f"{time.strftime('%Y/%m/%d %H:%M:%S')} [{_NAMES.get(level, 'error')}] "
-                f"{pid}#{pid}: {message}\n")
+                f"{pid}#{pid}: {message}")
+        # nginx formats a line into NGX_MAX_ERROR_STR (2048) bytes, newline included
+        line = line[:_MAX_ERROR_STR - 1] + "\n"
         for f, lv, owned in self._files:
             if level >= lv and (owned or not files_only):
                 try:

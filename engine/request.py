@@ -233,7 +233,7 @@ class Request:
         "header_only", "start_time", "body_bytes_sent", "bytes_sent", "keepalive",
         "allow_ranges", "error_page", "cleanup", "filter_need_in_memory", "content_handler",
         "done", "request_length", "valid_location", "uri_changed", "err_status", "body",
-        "expect_tested", "postpone", "out_node", "sr", "out_body", "gzip_vary",
+        "expect_tested", "postpone", "out_node", "sr", "out_body", "gzip_vary", "pipeline",
         "__weakref__",
     )
 
@@ -289,6 +289,7 @@ class Request:
         self.sr: Any = None
         self.out_body = b""  # an in-memory subrequest's body, once it has finished
         self.gzip_vary = False  # the header filter adds "Vary: Accept-Encoding" (gzip_vary)
+        self.pipeline = False  # read from bytes the previous request left ($pipe)
 
     @property
     def exten(self) -> str:

@@ -26,13 +26,14 @@ import logging
 import math
 import socket
 import os
+import re
 import traceback
 from typing import Any
 
 import h11
 import trio
 
-from engine.cycle import Cycle, ServerConf
+from engine.cycle import Cycle, Phase, ServerConf
 from engine.http import finalize_bad_request, log_error, run_request
 from engine.http_core import HTTP_CORE, CoreLocConf, CoreSrvConf
 from engine.log import ErrorLog
@@ -132,6 +133,12 @@ class HttpConnection:
         self.yielded = False
         self.chunked = False
         self.remaining = -1
+        self.log_action: str | None = None  # nginx's c->log->action (engine.http.log_error)
+        # what the client sent since the current request began (its head, for nginx's
+        # checks h11 hides, and $request_length), and whether it came with the previous one
+        self.received: list[bytes] = []
+        self.fed = 0
+        self.pipelined = False
 
     def log(self, level: int, message: str) -> None:
         self.server.error_log.log(level, message)
@@ -151,8 +158,16 @@ class HttpConnection:
             if event is not h11.NEED_DATA:
                 return event
             data = await self._recv(timeout)
+            if not self.fed and data and not body:
+                # empty lines before a request line are skipped (nginx's sw_start; h11
+                # would call it "no request line received")
+                data = data.lstrip(b"\r\n")
+                if not data:
+                    continue
             conn.receive_data(data)
+            self.fed += len(data)
             if not body:
+                self.received.append(data)
                 self.head_received += len(data)
                 if self.head_received > self.head_limit:
                     self._check_incomplete_head()
@@ -299,7 +314,7 @@ class HttpConnection:
                 return
             except h11.RemoteProtocolError as e:
                 if not r.header_sent:
-                    await self._bad_request(cycle, default, e)
+                    await self._bad_request(cycle, default, e, r)
                 return
             except (h11.LocalProtocolError, ResponseFramingError) as e:
                 log_error(r, logging.CRITICAL, f"response framing error: {e}")
@@ -332,11 +347,15 @@ class HttpConnection:
         """
         data, closed = self.h11.trailing_data
         h = self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
+        data = bytes(data).lstrip(b"\r\n")  # see next_event
         if data:
-            h.receive_data(bytes(data))
+            h.receive_data(data)
         if closed:
             h.receive_data(b"")
         self.responded = False
+        self.received = [data] if data else []
+        self.fed = len(data)
+        self.pipelined = bool(data)  # nginx's $pipe: read from what the last one left
 
     async def _discard_body(self, r: Request) -> bool:
         h = self.h11
@@ -369,9 +388,13 @@ class HttpConnection:
         (length, total size of the head), Host, Content-Length with Transfer-Encoding.
         """
         headers_in = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
+        dropped: list[str] = []
+        if _ODD_NAME_CHAR.search(" ".join([n for n, _ in headers_in])):
+            headers_in, dropped = _valid_headers(servers[0], event, headers_in)
         hmap: dict[str, str] = {}
         head_size = 0
         duplicate = None
+        pair: tuple[str, str, str, str] | None = None
         for n, v in headers_in:
             head_size += len(n) + len(v) + 4
             if n in hmap:
@@ -398,59 +421,103 @@ class HttpConnection:
         conn_hdr = hmap.get("connection")
         # nginx keeps an HTTP/1.0 client alive on "Connection: keep-alive"; h11 cannot
         r.keepalive = version != "1.0" and (conn_hdr is None or "close" not in conn_hdr.lower())
+        for text in dropped:
+            self.log_action = "reading client request headers"
+            log_error(r, logging.INFO, f'client sent invalid header line: "{text}"')
+        r.request_length = self.fed - len(self.h11.trailing_data[0])
+        r.pipeline = self.pipelined
         if duplicate is not None:
+            # nginx names the headers as the client spelled them
             n, v, first = duplicate
-            name = "-".join(p.capitalize() for p in n.split("-"))
-            return r, self._reject(400, f'client sent duplicate header line: "{name}: {v}", '
-                                        f'previous value: "{name}: {first}"')
+            names = [rn.decode("latin-1") for rn, _ in event.headers.raw_items()
+                     if rn.lower() == n.encode("latin-1")]
+            pair = (names[1], v, names[0], first)
+        elif "content-length" in hmap:
+            pair = self._repeated_content_length(r.request_length)
+        if duplicate is not None or pair is not None:
+            return r, self._reject(400, 'client sent duplicate header line: "%s: %s", '
+                                        'previous value: "%s: %s"' % pair, r)
         if method not in _METHODS and method.strip(_METHOD_CHARS):
-            return r, self._reject(400, "client sent invalid method")
+            return r, self._reject(400, "client sent invalid method", r, line=True)
         if version[0] != "1":
             if version[0] == "0":
-                return r, self._reject(400, "client sent invalid request")
-            return r, self._reject(505, "client sent unsupported HTTP version")
+                return r, self._reject(400, "client sent invalid request", r, line=True)
+            return r, self._reject(505, "client sent unsupported HTTP version", r, line=True)
         cscf: CoreSrvConf = servers[0].srv_conf[HTTP_CORE]
         if len(line) + 2 + head_size + 2 > cscf.client_header_buffer_size:  # type: ignore
-            status = _head_too_large(cscf, len(line) + 2, headers_in)
+            status, long_line = _head_too_large(cscf, len(line) + 2, event.headers.raw_items())
             if status:
-                return r, self._reject(status, "client sent too long URI" if status == 414
-                                       else "client sent too large request")
+                message = ("client sent too long URI" if status == 414 else
+                           f'client sent too long header line: "{long_line}..."' if long_line
+                           else "client sent too large request")
+                return r, self._reject(status, message, r, line=status == 414)
         if host is None:
-            return r, self._reject(400, "client sent invalid host header")
+            return r, self._reject(400, "client sent invalid host header", r)
         if "transfer-encoding" in hmap and "content-length" in hmap:
             return r, self._reject(400, 'client sent "Content-Length" and "Transfer-Encoding" '
-                                        "headers at the same time")
+                                        "headers at the same time", r)
         try:
             uri, args = parse_target(target, bool(server.srv_conf[HTTP_CORE].merge_slashes))
-        except BadRequest as e:
-            self.log(logging.INFO, f"*{self.number} {e} while reading client request line, "
-                     f"client: {self.remote_addr}")
-            return r, e.status
+        except BadRequest as e:  # nginx says no more than this of a URI it cannot parse
+            return r, self._reject(e.status, "client sent invalid request", r, line=True)
         r.uri, r.args = uri, args
         return r, 0
 
-    def _reject(self, status: int, message: str) -> int:
-        self.log(logging.INFO, f"*{self.number} {message} while reading client request "
-                               f"headers, client: {self.remote_addr}")
+    def _reject(self, status: int, message: str, r: Request, line: bool = False) -> int:
+        """Log why a request is refused while it is read, as nginx does: an info line on
+        the request's log (its server's error_log) with the request's context."""
+        self.log_action = ("reading client request line" if line else
+                           "reading client request headers")
+        if line:  # nginx has not read the headers yet
+            r.host, r.headers, r.headers_in = "", {}, []
+        log_error(r, logging.INFO, message)
         return status
 
+    def _repeated_content_length(self, head_len: int
+                                 ) -> tuple[str, str, str, str] | None:
+        """A Content-Length line repeated with the same value (h11 merges those; nginx
+        1.22 refuses any repeated one): (name, value, first name, first value) or None."""
+        head = b"".join(self.received)[:head_len]
+        found = [line.decode("latin-1").split(":", 1) for line in head.split(b"\n")[1:]
+                 if line[:15].lower() == b"content-length:"]
+        if len(found) < 2:
+            return None
+        (n1, v1), (n2, v2) = found[:2]
+        return n2, v2.strip(), n1, v1.strip()
+
     async def _bad_request(self, cycle: Cycle, server: ServerConf,
-                           e: h11.RemoteProtocolError) -> None:
+                           e: h11.RemoteProtocolError, r: Request | None = None) -> None:
+        """Answer what h11 refused; log it and write its access-log line as nginx does (it
+        has a request from the first byte on: its log context is what was read of it)."""
         status = 400
-        msg = str(e)
         if e.error_status_hint in (414, 494, 501):
             status = e.error_status_hint
         elif e.error_status_hint == 431:
             # nginx: a request line that does not fit is 414, a header block is 494 (a 400)
             status = 494 if b"\r\n" in bytes(self.h11.trailing_data[0]) else 414
-        self.log(logging.INFO, f"*{self.number} client sent invalid request ({msg}) "
-                               f"while reading client request headers, client: "
-                               f"{self.remote_addr}")
-        await self._error_without_request(cycle, server, status)
+        if r is None:
+            message, in_line, request_line, host = refusal(str(e), status,
+                                                           b"".join(self.received))
+            r = Request(self, cycle, server)
+            r.request_line = request_line
+            r.host = host
+            if host:
+                r.headers = {"host": host}
+            self.log_action = ("reading client request line" if in_line else
+                               "reading client request headers")
+            log_error(r, logging.INFO, message)
+        else:  # the body's framing (chunked)
+            self.log_action = None
+            log_error(r, logging.ERROR, "client sent invalid chunked body")
+        code = await self._error_without_request(cycle, server, status, r)
+        r.headers_out.status = code
+        for fn in cycle.phases.get(Phase.LOG, ()):
+            fn(r)
 
     async def _error_without_request(self, cycle: Cycle, server: ServerConf,
-                                     status: int) -> None:
-        """An error page when no request could be built: default server's conf, then close."""
+                                     status: int, r: Request | None = None) -> int:
+        """An error page when no request could be built: default server's conf, then close.
+        Returns the status sent (``r``, if given, counts the bytes)."""
         clcf: CoreLocConf = server.loc_conf[HTTP_CORE]
         body = error_page_body(status, bool(clcf.server_tokens)) or b""
         code = 400 if status in (494, 495, 496, 497) else status
@@ -466,10 +533,14 @@ class HttpConnection:
         except h11.LocalProtocolError:
             pass
         self.pending.append(head + body)
+        if r is not None:
+            r.bytes_sent, r.body_bytes_sent = len(head), len(body)
+            r.header_sent = True
         try:
             await self.flush()
         except ClientGone:
             pass
+        return code
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -695,9 +766,100 @@ _UNIQUE_HEADERS = frozenset({"host", "if-range", "if-match", "if-none-match",
 _METHOD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
 
 
+_METHOD_START = re.compile(rb"[A-Z_-]+ ")
+_ODD_NAME_CHAR = re.compile(r"[^a-z0-9\- ]")
+_NAME = re.compile(r"[a-z0-9-]+")
+_NAME_WITH_UNDERSCORES = re.compile(r"[a-z0-9_-]+")
+
+
+def _valid_headers(server: ServerConf, event: h11.Request, headers_in: list[tuple[str, str]]
+                   ) -> tuple[list[tuple[str, str]], list[str]]:
+    """nginx reads header names of letters, digits and "-" (and "_" with
+    ``underscores_in_headers``); under ``ignore_invalid_headers`` (the default) a line with
+    any other byte in its name is dropped (and logged).  The kept headers, and the dropped
+    lines as the client sent them."""
+    cscf: CoreSrvConf = server.srv_conf[HTTP_CORE]
+    if not cscf.ignore_invalid_headers:
+        return headers_in, []
+    valid = _NAME_WITH_UNDERSCORES if cscf.underscores_in_headers else _NAME
+    kept, dropped = [], []
+    for (n, v), (raw_name, _) in zip(headers_in, event.headers.raw_items()):
+        if valid.fullmatch(n):
+            kept.append((n, v))
+        else:
+            dropped.append(f'{raw_name.decode("latin-1")}: {v}')
+    return kept, dropped
+
+
+def refusal(h11_message: str, status: int, head: bytes) -> tuple[str, bool, str, str]:
+    """What nginx logs for a head h11 refused (``ngx_http_process_request_line`` /
+    ``_headers``): the message, whether it is about the request line, and the request line
+    and Host that nginx's log context shows (read up to the first CR or LF, as
+    ``ngx_http_log_error_handler`` does, and from the header lines before the bad one)."""
+    head = head.lstrip(b"\r\n")
+    end = len(head)
+    for stop in (b"\r", b"\n"):
+        i = head.find(stop)
+        if 0 <= i < end:
+            end = i
+    request_line = head[:end].decode("latin-1")
+    lines = []
+    for line in head[end:].lstrip(b"\r").split(b"\n")[1:]:
+        line = line[:-1] if line.endswith(b"\r") else line
+        if not line:
+            break
+        lines.append(line)
+    host = ""
+    bad = b""
+    for line in lines:
+        for i, c in enumerate(line):
+            if c <= 0x20 or c == 0x7F or c == 0x3A:  # nginx's end of a header name
+                break
+        else:
+            i, c = len(line), 0
+        if c != 0x3A or i == 0:
+            bad = line[:i].decode("latin-1") + "\\x%02x..." % (line[i] if i < len(line) else 0)
+            break
+        if line[:i].lower() == b"host" and not host:
+            host = line[i + 1:].strip().decode("latin-1")
+    if status == 414:
+        return "client sent too long URI", True, request_line, ""
+    if status == 494:
+        return "client sent too large request", False, request_line, host
+    if h11_message.startswith("illegal request line"):
+        method_ok = _METHOD_START.match(head) is not None
+        return ("client sent invalid request" if method_ok else "client sent invalid method",
+                True, request_line, "")
+    if "Missing mandatory Host" in h11_message:
+        return ('client sent HTTP/1.1 request without "Host" header', False, request_line,
+                host)
+    if "multiple Host" in h11_message:
+        hosts = [ln.decode("latin-1").split(":", 1) for ln in lines
+                 if ln[:5].lower() == b"host:"]
+        if len(hosts) > 1:
+            (n1, v1), (n2, v2) = hosts[0], hosts[1]
+            return (f'client sent duplicate host header: "{n2}: {v2.strip()}", '
+                    f'previous value: "{n1}: {v1.strip()}"', False, request_line, host)
+    if status == 501:
+        te = next((ln.split(b":", 1)[1].strip().decode("latin-1") for ln in lines
+                   if ln[:18].lower() == b"transfer-encoding:"), "")
+        return f'client sent unknown "Transfer-Encoding": "{te}"', False, request_line, host
+    if "Content-Length" in h11_message:
+        cls = [ln.decode("latin-1").split(":", 1) for ln in lines
+               if ln[:15].lower() == b"content-length:"]
+        if len(cls) > 1:
+            (n1, v1), (n2, v2) = cls[0], cls[1]
+            return (f'client sent duplicate header line: "{n2}: {v2.strip()}", '
+                    f'previous value: "{n1}: {v1.strip()}"', False, request_line, host)
+    if bad:
+        return f'client sent invalid header line: "{bad}"', False, request_line, host
+    return "client sent invalid request", False, request_line, host
+
+
 def _head_too_large(cscf: CoreSrvConf, line_len: int,
-                    headers: list[tuple[str, str]]) -> int:
-    """414/494 if the head would not fit nginx's header buffers, else 0.
+                    headers: list[tuple[bytes, bytes]]) -> tuple[int, str]:
+    """414/494 if the head would not fit nginx's header buffers, else 0; with the start of
+    a header line too long for any buffer (nginx logs up to 1748 bytes of it).
 
     nginx reads the head into ``client_header_buffer_size``; a line that does not fit moves
     (whole) into one of ``large_client_header_buffers``: a request line longer than a large
@@ -709,13 +871,20 @@ def _head_too_large(cscf: CoreSrvConf, line_len: int,
     for i, n in enumerate(lines):
         if fill + n > cap:  # type: ignore[operator]
             if n > size:
-                return 414 if i == 0 else 494
+                if i == 0:
+                    return 414, ""
+                name, value = headers[i - 1]
+                text = (name + b": " + value)[:min(size, _MAX_ERROR_STR - 300)]
+                return 494, text.decode("latin-1")
             used += 1
             if used > num:
-                return 494
+                return 494, ""
             cap, fill = size, 0
         fill += n
-    return 0
+    return 0, ""
+
+
+_MAX_ERROR_STR = 2048  # NGX_MAX_ERROR_STR
 
 
 def _select_server(servers: list[ServerConf], host: str) -> ServerConf:

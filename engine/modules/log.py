@@ -105,13 +105,14 @@ class LogFormat:
         return "".join(out)
 
 
-class _Const:
-    """A log-module built-in that is not a variable (nginx's ``$pipe``: no pipelining)."""
+class _Pipe:
+    """nginx's ``$pipe``, a log-module built-in rather than a variable: "p" for a request
+    read from what the client sent with the previous one, else a dot."""
 
     __slots__ = ("getter",)
 
-    def __init__(self, value: str) -> None:
-        self.getter = lambda r: value
+    def __init__(self) -> None:
+        self.getter = lambda r: "p" if r.main.pipeline else "."
 
 
 class LogFile:
@@ -274,7 +275,7 @@ def compile_format(cf: api.ConfContext, name: str, escape: str, words: list[str]
             if not var:
                 raise cf.error(f'invalid parameter "{word[start:]}"')
             if var.lower() == "pipe":
-                ops.append(("", _Const(".")))
+                ops.append(("", _Pipe()))
             else:
                 ops.append(("", cf.cycle.variables.ref(var)))
     return LogFormat(name, _merge_literals(ops), escape)

@@ -94,6 +94,14 @@ def test_keepalive_header_and_pipelined_order(trinx: ServerProcess) -> None:
     assert [r.header("Connection") for r in resps] == ["keep-alive", "keep-alive", "close"]
 
 
+def test_empty_lines_before_a_request_line_are_skipped(trinx: ServerProcess) -> None:
+    # nginx skips them (clients send a stray CRLF after a body); h11 alone answers 400
+    raw = (b"\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx\r\n"
+           b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    resps = parse_responses(http_request(trinx.port, raw), ["GET", "GET"])
+    assert [(r.status, r.body) for r in resps] == [(200, b"hello\n")] * 2
+
+
 def test_keepalive_requests_closes_after_n(trinx: ServerProcess) -> None:
     resps = all_responses(trinx, REQ * 5)
     assert len(resps) == 3
