@@ -408,7 +408,8 @@ class HttpConnection:
                 hmap[n] = v
         raw_host = hmap.get("host")
         host = _validate_host(raw_host) if raw_host is not None else ""
-        server = _select_server(servers, host) if host else servers[0]
+        server = (_select_server(cycle, self.listen_key, servers, host) if host
+                  else servers[0])
         r = Request(self, cycle, server)
         r.method = method = event.method.decode("latin-1")
         r.http_version = version = event.http_version.decode()
@@ -887,36 +888,42 @@ def _head_too_large(cscf: CoreSrvConf, line_len: int,
 _MAX_ERROR_STR = 2048  # NGX_MAX_ERROR_STR
 
 
-def _select_server(servers: list[ServerConf], host: str) -> ServerConf:
-    """nginx's ``ngx_http_find_virtual_server``: exact name, then the longest leading
-    wildcard (``*.x``, ``.x``), the longest trailing wildcard (``x.*``), the first matching
-    regex in config order; else the default (first) server of the address."""
+def _select_server(cycle: Cycle, key: tuple[str, int], servers: list[ServerConf],
+                   host: str) -> ServerConf:
+    """nginx's ``ngx_http_find_virtual_server``: the exact name, then the most specific
+    leading wildcard (``*.x``, ``.x``), then trailing wildcard (``x.*``) -- from the names as
+    nginx hashed them (``cycle.name_hashes``: a conflicting name went to the first server
+    in configuration order, or nowhere) -- then the first matching regex in configuration
+    order; else the default server (``servers[0]``)."""
     if len(servers) == 1:
         return servers[0]
-    lead: ServerConf | None = None
-    trail: ServerConf | None = None
-    regex: ServerConf | None = None
-    lead_len = trail_len = 0
-    for srv in servers:
-        cscf: CoreSrvConf = srv.srv_conf[HTTP_CORE]
-        for name in cscf.server_names:  # type: ignore[union-attr]
-            if name == host:
+    hashes = cycle.name_hashes.get(key)
+    if hashes is not None:
+        srv = hashes.exact.get(host)
+        if srv is not None:
+            return srv  # type: ignore[no-any-return]
+        if hashes.head:
+            dot = host.find(".")
+            while dot >= 0:
+                srv = hashes.head.get(host[dot + 1:])
+                if srv is not None:
+                    return srv  # type: ignore[no-any-return]
+                dot = host.find(".", dot + 1)
+        if hashes.tail:
+            dot = host.rfind(".")
+            while dot > 0:
+                srv = hashes.tail.get(host[:dot])
+                if srv is not None:
+                    return srv  # type: ignore[no-any-return]
+                dot = host.rfind(".", 0, dot)
+    with_regexes = [srv for srv in servers if srv.srv_conf[HTTP_CORE].name_regexes]
+    if len(with_regexes) > 1:
+        with_regexes.sort(key=cycle.servers.index)
+    for srv in with_regexes:
+        for rx in srv.srv_conf[HTTP_CORE].name_regexes:
+            if rx.search(host):
                 return srv
-            if name.startswith("*."):
-                if len(name) > lead_len and host.endswith(name[1:]):
-                    lead, lead_len = srv, len(name)
-            elif name.startswith("."):
-                if len(name) > lead_len and (host.endswith(name) or host == name[1:]):
-                    lead, lead_len = srv, len(name)
-            elif name.endswith(".*"):
-                if len(name) > trail_len and host.startswith(name[:-1]):
-                    trail, trail_len = srv, len(name)
-        if regex is None:
-            for rx in cscf.name_regexes:
-                if rx.search(host):
-                    regex = srv
-                    break
-    return lead or trail or regex or servers[0]
+    return servers[0]
 
 
 class Server:
