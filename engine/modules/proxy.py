@@ -181,6 +181,8 @@ class HttpProxy:
             close = True
         fixed = "".join(lines), frozenset(names), close
         if const:
+            if len(conf.fixed) >= 16:  # hosts of a proxy_pass with variables
+                conf.fixed.clear()
             conf.fixed[self.host] = fixed
         return fixed
 
