@@ -58,7 +58,7 @@ def _check(cf: "ConfContext", kind: str) -> None:
         if not v.isdigit() or int(v) == 0 or not size:
             raise cf.error(f'"{name}" directive invalid value')
     elif kind.startswith("enum:"):
-        if v not in kind[5:].split("|"):
+        if v.lower() not in kind[5:].split("|"):  # ngx_conf_set_enum_slot: without case
             raise cf.error(f'invalid value "{v}"')
 
 

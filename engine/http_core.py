@@ -26,7 +26,7 @@ from engine.locations import Location, LocKind
 from engine.server_names import check_server_names, directive_name
 from engine.module import (UNSET, Args, ConfLevel, Ctx, Directive, Module, Unset, ignore,
                            inherit, parse_size, parse_time, set_flag, set_msec, set_num,
-                           set_size, set_str)
+                           set_enum, set_size, set_str)
 from engine.variables import ComplexValue, has_variables, regex_compile
 
 __all__ = ["CORE", "EVENTS", "HTTP_CORE", "CoreConf", "CoreSrvConf", "CoreLocConf", "Listen",
@@ -597,9 +597,9 @@ def _if_modified_since(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> No
     # ngx_conf_set_enum_slot: the duplicate check comes first, then a bare message
     if conf.if_modified_since is not UNSET:
         raise cf.error('"if_modified_since" directive is duplicate')
-    if cf.args[1] not in ("off", "exact", "before"):
+    if cf.args[1].lower() not in ("off", "exact", "before"):  # without case, as nginx
         raise cf.error(f'invalid value "{cf.args[1]}"')
-    conf.if_modified_since = cf.args[1]
+    conf.if_modified_since = cf.args[1].lower()
 
 
 def _satisfy(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
@@ -715,7 +715,8 @@ HTTP_CORE = Module(
         _d("client_body_timeout", _HCTX, Args.TAKE1, set_msec("client_body_timeout")),
         _d("send_timeout", _HCTX, Args.TAKE1, set_msec("send_timeout")),
         _d("sendfile", _HCTX | Ctx.LIF, Args.FLAG, set_flag("sendfile")),
-        _d("server_tokens", _HCTX, Args.FLAG, set_flag("server_tokens")),
+        _d("server_tokens", _HCTX, Args.TAKE1,  # on|off|build: "build" adds nothing here
+           set_enum("server_tokens", {"on": True, "off": False, "build": True})),
         _d("etag", _HCTX, Args.FLAG, set_flag("etag")),
         _d("if_modified_since", _HCTX, Args.TAKE1, _if_modified_since),
         _d("absolute_redirect", _HCTX, Args.FLAG, set_flag("absolute_redirect")),

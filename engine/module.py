@@ -302,9 +302,13 @@ def set_enum(attr: str, values: dict[str, Any]) -> Setter:
     def setter(cf: "ConfContext", cmd: Directive, conf: Any) -> None:
         _check_unset(cf, conf, attr)
         v = cf.args[1]
-        if v not in values:  # ngx_conf_set_enum_slot names neither directive nor choices
+        # ngx_conf_set_enum_slot compares without case, and names neither the directive
+        # nor the choices when nothing matches
+        key = v if v in values else lowered.get(v.lower())
+        if key is None:
             raise cf.error(f'invalid value "{v}"')
-        setattr(conf, attr, values[v])
+        setattr(conf, attr, values[key])
+    lowered = {k.lower(): k for k in values}
     return setter
 
 

@@ -268,9 +268,9 @@ def _proxied(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None
     if conf.proxied is not api.UNSET:
         raise cf.error('"gzip_proxied" directive is duplicate')
     for word in cf.args[1:]:
-        if word not in _PROXIED:
+        if word.lower() not in _PROXIED:  # ngx_conf_set_bitmask_slot: without case
             raise cf.error(f'invalid value "{word}"')
-    conf.proxied = frozenset(cf.args[1:])
+    conf.proxied = frozenset(w.lower() for w in cf.args[1:])
 
 
 def _disable(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None:

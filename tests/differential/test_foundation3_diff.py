@@ -361,6 +361,16 @@ def _config_diff(directive: str, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert out[1] == out[0]
 
 
+@pytest.mark.parametrize("directive", ["gzip_proxied ANY Expired;", "gzip_proxied any bogus;",
+                                       "log_not_found ON;", "sendfile Off;",
+                                       "server_tokens BUILD;", "server_tokens maybe;", "if_modified_since Exact;",
+                                       "gzip_http_version 1.0;"])
+def test_values_without_case(directive: str, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    # ngx_conf_set_flag/enum/bitmask_slot compare with ngx_strcasecmp
+    _config_diff(directive, tmp_path, capsys)
+
+
 @pytest.mark.parametrize("directive", ["satisfy ANY;", "satisfy maybe;",
                                        "satisfy all; satisfy any;", "satisfy;"])
 def test_satisfy_config(directive: str, tmp_path: Path,
