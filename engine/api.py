@@ -9,6 +9,7 @@ from __future__ import annotations
 from engine.conf import ConfigError as ConfigError
 from engine.conf import Statement as Statement
 from engine.conf import Token as Token
+from engine.conf import Tokenizer as Tokenizer
 from engine.cycle import ConfContext as ConfContext
 from engine.cycle import Phase as Phase
 from engine.http import absolute_location as absolute_location
@@ -77,6 +78,7 @@ from engine.upstream import implicit_upstream as implicit_upstream
 from engine.upstream import run_upstream as run_upstream
 from engine.upstream import runtime_upstream as runtime_upstream
 from engine.safe_open import OpenError as OpenError
+from engine.server_names import NameHashes as NameHashes
 from engine.safe_open import Symlinks as Symlinks
 from engine.safe_open import file_info as file_info
 from engine.safe_open import open_file as open_file
@@ -115,5 +117,5 @@ __all__ = [
     "runtime_upstream", "subrequest", "wait_subrequest", "wait_subrequests",
     "regex_compile", "regex_exec", "set_captures",
     "OpenError", "Symlinks", "file_info", "open_file", "symlinks_from",
-    "set_log_action", "set_log_upstream",
+    "set_log_action", "set_log_upstream", "Tokenizer", "NameHashes",
 ]

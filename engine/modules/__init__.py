@@ -15,6 +15,7 @@ from engine.modules import (access, auth_request, autoindex, index, log, memcach
                             proxy, realip,
                             rewrite, static, upstream_hash, upstream_ip_hash,
                             upstream_least_conn, upstream_random)
+from engine.modules import map as http_map
 from engine.upstream import UPSTREAM
 
 __all__ = ["builtin_modules", "module_names"]
@@ -36,6 +37,7 @@ def builtin_modules() -> list[Module]:
         auth_request.MODULE,  # before access, as in nginx's auto/modules: access runs first
         access.MODULE,
         realip.MODULE,
+        http_map.MODULE,
         UPSTREAM,
         proxy.MODULE,
         memcached.MODULE,
