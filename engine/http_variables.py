@@ -112,7 +112,8 @@ _HOSTNAME = socket.gethostname()
 _SIMPLE: dict[str, Callable[[Any], str | None]] = {
     "uri": lambda r: r.uri,
     "document_uri": lambda r: r.uri,
-    "request_uri": lambda r: r.main.request_uri,
+    # empty only for a request refused before its line was parsed: not found, as nginx
+    "request_uri": lambda r: r.main.request_uri or None,
     # empty arguments are not found (logged "-"), "?" or not (checked on nginx 1.22)
     "args": lambda r: r.args or None,
     "query_string": lambda r: r.args or None,
@@ -130,7 +131,7 @@ _SIMPLE: dict[str, Callable[[Any], str | None]] = {
     "server_name": lambda r: _server_name(r),
     "scheme": lambda r: "http",
     "https": lambda r: "",
-    "request_method": lambda r: r.main.method,
+    "request_method": lambda r: r.main.method or None,
     "request": lambda r: r.main.request_line,
     "server_protocol": lambda r: f"HTTP/{r.http_version}",
     "status": _status,

@@ -28,7 +28,7 @@ import socket
 import os
 import re
 import traceback
-from typing import Any
+from typing import Any, NamedTuple
 
 import h11
 import trio
@@ -469,8 +469,12 @@ class HttpConnection:
         the request's log (its server's error_log) with the request's context."""
         self.log_action = ("reading client request line" if line else
                            "reading client request headers")
-        if line:  # nginx has not read the headers yet
+        if line:  # nginx has not read the headers yet, nor kept a URI
             r.host, r.headers, r.headers_in = "", {}, []
+            r.uri = r.request_uri = ""
+            # a URI that does not parse was read with its line; a bad line, not at all
+            r.request_length = (len(r.request_line) + 2
+                                if message == "client sent invalid request" else 0)
         log_error(r, logging.INFO, message)
         return status
 
@@ -497,10 +501,20 @@ class HttpConnection:
             # nginx: a request line that does not fit is 414, a header block is 494 (a 400)
             status = 494 if b"\r\n" in bytes(self.h11.trailing_data[0]) else 414
         if r is None:
-            message, in_line, request_line, host = refusal(str(e), status,
-                                                           b"".join(self.received))
+            message, in_line, request_line, host, length = refusal(
+                str(e), status, b"".join(self.received))
             r = Request(self, cycle, server)
+            r.request_length = length
             r.request_line = request_line
+            r.uri = r.method = ""
+            if not in_line:  # the request line was read: its URI is known
+                parts = request_line.split(" ")
+                if len(parts) == 3:
+                    r.method, r.request_uri = parts[0], parts[1]
+                    try:
+                        r.uri, r.args = parse_target(parts[1])
+                    except BadRequest:
+                        pass
             r.host = host
             if host:
                 r.headers = {"host": host}
@@ -792,11 +806,19 @@ def _valid_headers(server: ServerConf, event: h11.Request, headers_in: list[tupl
     return kept, dropped
 
 
-def refusal(h11_message: str, status: int, head: bytes) -> tuple[str, bool, str, str]:
-    """What nginx logs for a head h11 refused (``ngx_http_process_request_line`` /
-    ``_headers``): the message, whether it is about the request line, and the request line
-    and Host that nginx's log context shows (read up to the first CR or LF, as
-    ``ngx_http_log_error_handler`` does, and from the header lines before the bad one)."""
+class Refusal(NamedTuple):
+    """What nginx logs for a request head h11 refused."""
+
+    message: str
+    in_line: bool  # about the request line ("while reading client request line")
+    request_line: str  # as nginx's log context shows it (up to the first CR or LF)
+    host: str  # the Host read before the bad line, if any
+    length: int  # nginx's $request_length: the bytes it had taken when it refused
+
+
+def refusal(h11_message: str, status: int, head: bytes) -> Refusal:
+    """``ngx_http_process_request_line`` / ``_request_headers``' view of a head h11
+    refused: the message, the log context, and how far nginx had read."""
     head = head.lstrip(b"\r\n")
     end = len(head)
     for stop in (b"\r", b"\n"):
@@ -804,57 +826,73 @@ def refusal(h11_message: str, status: int, head: bytes) -> tuple[str, bool, str,
         if 0 <= i < end:
             end = i
     request_line = head[:end].decode("latin-1")
-    lines = []
-    for line in head[end:].lstrip(b"\r").split(b"\n")[1:]:
-        line = line[:-1] if line.endswith(b"\r") else line
+    pos = head.find(b"\n") + 1 if b"\n" in head else len(head)
+    lines: list[tuple[bytes, int, int]] = []  # (line, start, end after its LF)
+    while pos < len(head):
+        nl = head.find(b"\n", pos)
+        stop = len(head) if nl < 0 else nl + 1
+        line = head[pos:stop].rstrip(b"\r\n")
+        if not line:
+            lines.append((b"", pos, stop))  # the blank line ending the head
+            break
+        lines.append((line, pos, stop))
+        pos = stop
+    head_end = lines[-1][2] if lines else len(head)
+    host = ""
+    bad: tuple[str, int] | None = None
+    for line, start, _ in lines:
         if not line:
             break
-        lines.append(line)
-    host = ""
-    bad = b""
-    for line in lines:
         for i, c in enumerate(line):
             if c <= 0x20 or c == 0x7F or c == 0x3A:  # nginx's end of a header name
                 break
         else:
             i, c = len(line), 0
         if c != 0x3A or i == 0:
-            bad = line[:i].decode("latin-1") + "\\x%02x..." % (line[i] if i < len(line) else 0)
+            bad = (line[:i].decode("latin-1") + "\\x%02x..." % (line[i] if i < len(line)
+                                                                else 0), start)
             break
         if line[:i].lower() == b"host" and not host:
             host = line[i + 1:].strip().decode("latin-1")
+
+    def named(name: bytes) -> list[tuple[str, str, int]]:
+        """The header lines called ``name``: (name as sent, value, end offset)."""
+        out = []
+        for line, _, stop in lines:
+            n, sep, v = line.partition(b":")
+            if sep and n.lower() == name:
+                out.append((n.decode("latin-1"), v.strip().decode("latin-1"), stop))
+        return out
+
+    def duplicate(what: str, found: list[tuple[str, str, int]]) -> Refusal:
+        (n1, v1, _), (n2, v2, stop) = found[0], found[1]
+        return Refusal(f'client sent duplicate {what}: "{n2}: {v2}", previous value: '
+                       f'"{n1}: {v1}"', False, request_line, host, stop)
+
     if status == 414:
-        return "client sent too long URI", True, request_line, ""
+        return Refusal("client sent too long URI", True, request_line, "", 0)
     if status == 494:
-        return "client sent too large request", False, request_line, host
+        return Refusal("client sent too large request", False, request_line, host, 0)
     if h11_message.startswith("illegal request line"):
         method_ok = _METHOD_START.match(head) is not None
-        return ("client sent invalid request" if method_ok else "client sent invalid method",
-                True, request_line, "")
+        return Refusal("client sent invalid request" if method_ok else
+                       "client sent invalid method", True, request_line, "", 0)
     if "Missing mandatory Host" in h11_message:
-        return ('client sent HTTP/1.1 request without "Host" header', False, request_line,
-                host)
-    if "multiple Host" in h11_message:
-        hosts = [ln.decode("latin-1").split(":", 1) for ln in lines
-                 if ln[:5].lower() == b"host:"]
-        if len(hosts) > 1:
-            (n1, v1), (n2, v2) = hosts[0], hosts[1]
-            return (f'client sent duplicate host header: "{n2}: {v2.strip()}", '
-                    f'previous value: "{n1}: {v1.strip()}"', False, request_line, host)
+        return Refusal('client sent HTTP/1.1 request without "Host" header', False,
+                       request_line, host, head_end)
+    if "multiple Host" in h11_message and len(named(b"host")) > 1:
+        return duplicate("host header", named(b"host"))
     if status == 501:
-        te = next((ln.split(b":", 1)[1].strip().decode("latin-1") for ln in lines
-                   if ln[:18].lower() == b"transfer-encoding:"), "")
-        return f'client sent unknown "Transfer-Encoding": "{te}"', False, request_line, host
-    if "Content-Length" in h11_message:
-        cls = [ln.decode("latin-1").split(":", 1) for ln in lines
-               if ln[:15].lower() == b"content-length:"]
-        if len(cls) > 1:
-            (n1, v1), (n2, v2) = cls[0], cls[1]
-            return (f'client sent duplicate header line: "{n2}: {v2.strip()}", '
-                    f'previous value: "{n1}: {v1.strip()}"', False, request_line, host)
-    if bad:
-        return f'client sent invalid header line: "{bad}"', False, request_line, host
-    return "client sent invalid request", False, request_line, host
+        te = named(b"transfer-encoding")
+        value, stop = (te[0][1], te[0][2]) if te else ("", head_end)
+        return Refusal(f'client sent unknown "Transfer-Encoding": "{value}"', False,
+                       request_line, host, stop)
+    if "Content-Length" in h11_message and len(named(b"content-length")) > 1:
+        return duplicate("header line", named(b"content-length"))
+    if bad is not None:
+        return Refusal(f'client sent invalid header line: "{bad[0]}"', False, request_line,
+                       host, bad[1])
+    return Refusal("client sent invalid request", False, request_line, host, head_end)
 
 
 def _head_too_large(cscf: CoreSrvConf, line_len: int,

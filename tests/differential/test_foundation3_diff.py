@@ -506,6 +506,18 @@ def test_access_log_pipe(servers: object) -> None:
     assert trinx == nginx
 
 
+def test_access_log_of_refused_requests(servers: object) -> None:
+    # what nginx had parsed when it refused them: nothing of a bad request line, the URI
+    # of a line whose headers were bad ($uri of a line refused outright: "" here, "-" there)
+    reqs = [b"GET /a%zz?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX A: 1\r\n\r\n",
+            b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+            b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /q?z HTTP/1.1\r\n\r\n"]
+    nginx, trinx = _log_lines(servers, '"$request_uri" "$request_method" "$args" $status '
+                              '$request_length "$request"', reqs)
+    assert trinx == nginx
+
+
 def test_access_log_bad_request(servers: object) -> None:
     nginx, trinx = _log_lines(servers, '"$request" $status', [b"BAD\r\n\r\n"])
     assert trinx == nginx
