@@ -15,6 +15,7 @@ from engine.modules import (access, auth_request, autoindex, index, log, memcach
                             proxy, realip,
                             rewrite, static, upstream_hash, upstream_ip_hash,
                             upstream_least_conn, upstream_random)
+from engine.modules import empty_gif, geo, referer, split_clients
 from engine.modules import map as http_map
 from engine.upstream import UPSTREAM
 
@@ -37,10 +38,14 @@ def builtin_modules() -> list[Module]:
         auth_request.MODULE,  # before access, as in nginx's auto/modules: access runs first
         access.MODULE,
         realip.MODULE,
+        geo.MODULE,  # nginx's auto/modules order: geo, map, split_clients, referer
         http_map.MODULE,
+        split_clients.MODULE,
+        referer.MODULE,
         UPSTREAM,
         proxy.MODULE,
         memcached.MODULE,
+        empty_gif.MODULE,
         upstream_hash.MODULE,
         upstream_ip_hash.MODULE,
         upstream_least_conn.MODULE,

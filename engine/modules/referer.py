@@ -1,0 +1,179 @@
+"""``referer`` (``ngx_http_referer_module``): ``$invalid_referer`` from ``valid_referers``.
+
+Directives (server, location)::
+
+    valid_referers none | blocked | server_names | host[/uri] | *.host | host.* | ~regex ...;
+    referer_hash_max_size 2048;  referer_hash_bucket_size 64;   (accepted)
+
+``$invalid_referer`` is empty when the Referer is valid and ``1`` otherwise
+(``ngx_http_referer_variable``): with no names nor regexes everything is valid; no Referer
+is valid with ``none``; a Referer not starting with ``http://``/``https://`` (any case, and
+at least 11 bytes long) is valid only with ``blocked``; else its host (up to ``/`` or
+``:``, lowercased, at most 255 bytes) is looked up among the names (exact, then ``*.x``/
+``.x``, then ``x.*``, as ``server_name``); a name with a URI part also needs the
+Referer's path to start with it.  Then the server's regexes (``server_names``), matched on
+the host, then the ``~regex`` entries (caseless), matched on the Referer after the scheme.
+
+Merging follows ``ngx_http_referer_merge_conf``: a level with names takes only its own
+names, but ``none``, ``blocked`` and the regexes it did not set come from the enclosing
+level.  ``server_names`` uses the names of the server the request is in, looked up after
+the level's own names (nginx puts both in one hash: a conflict there is an error nginx
+reports at start-up and trinx does not).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from engine import api
+
+__all__ = ["MODULE", "RefererLocConf"]
+
+_NO_URI = ""  # a name without a URI part: any path
+
+
+@dataclass
+class RefererLocConf:
+    names: Any = api.UNSET  # api.NameHashes: host -> required URI prefix
+    server_names: bool = False
+    regexes: list[re.Pattern[str]] | api.Unset = api.UNSET
+    no_referer: bool | api.Unset = api.UNSET
+    blocked: bool | api.Unset = api.UNSET
+    hash_max_size: int | api.Unset = api.UNSET
+    hash_bucket_size: int | api.Unset = api.UNSET
+
+    def merge(self, parent: "RefererLocConf") -> None:
+        if self.names is api.UNSET:
+            self.names = parent.names
+            self.server_names = parent.server_names
+        self.regexes = api.inherit(self.regexes, parent.regexes, [])
+        self.no_referer = api.inherit(self.no_referer, parent.no_referer, False)
+        self.blocked = api.inherit(self.blocked, parent.blocked, False)
+        self.hash_max_size = api.inherit(self.hash_max_size, parent.hash_max_size, 2048)
+        self.hash_bucket_size = api.inherit(self.hash_bucket_size, parent.hash_bucket_size,
+                                            64)
+
+
+def _lookup(names: Any, host: str) -> str | None:
+    """``ngx_hash_find_combined`` on the names: exact, most specific head, longest tail."""
+    value = names.exact.get(host)
+    if value is not None:
+        return value  # type: ignore[no-any-return]
+    dot = host.find(".")
+    while dot >= 0:
+        value = names.head.get(host[dot + 1:])
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+        dot = host.find(".", dot + 1)
+    dot = host.rfind(".")
+    while dot > 0:
+        value = names.tail.get(host[:dot])
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+        dot = host.rfind(".", 0, dot)
+    return None
+
+
+def _server_names(r: api.Request) -> tuple[Any, list[re.Pattern[str]]]:
+    """The request's server names as referer keys (nginx adds them at merge time)."""
+    core = r.cycle.directive_module("server_name")
+    srv = r.srv_conf[core]
+    hashes = api.NameHashes()
+    for name in srv.server_names:
+        if name and not name.startswith("~"):
+            hashes.add(name.lower(), _NO_URI)
+    return hashes, list(srv.name_regexes)
+
+
+def invalid_referer(r: api.Request) -> str:
+    conf: RefererLocConf = MODULE.loc(r)
+    names = conf.names
+    # nginx builds no hash for a level without names: "valid_referers none;" alone lets
+    # everything through
+    if not conf.regexes and not conf.server_names and (
+            names is api.UNSET or not (names.exact or names.head or names.tail)):
+        return ""
+    referer = r.headers.get("referer")
+    if referer is None:
+        return "" if conf.no_referer else "1"
+    lower = referer[:8].lower()
+    if len(referer) >= 11 and lower.startswith("http://"):
+        ref = referer[7:]
+    elif len(referer) >= 11 and lower.startswith("https://"):
+        ref = referer[8:]
+    else:
+        return "" if conf.blocked else "1"
+    end = len(ref)
+    for i, ch in enumerate(ref):
+        if ch in "/:":
+            end = i
+            break
+    if end > 255:
+        return "1"
+    host = ref[:end].lower()
+    uri = _lookup(names, host) if names is not api.UNSET else None
+    regexes: list[re.Pattern[str]] = []
+    if uri is None and conf.server_names:
+        names, regexes = _server_names(r)
+        uri = _lookup(names, host)
+    if uri is not None:
+        slash = ref.find("/", end)
+        path = ref[slash:] if slash >= 0 else ""
+        return "" if path.startswith(uri) else "1"
+    if any(rx.search(host) for rx in regexes):
+        return ""
+    if any(rx.search(ref) for rx in conf.regexes):  # type: ignore[union-attr]
+        return ""
+    return "1"
+
+
+def _valid_referers(cf: api.ConfContext, cmd: api.Directive, conf: RefererLocConf) -> None:
+    if conf.names is api.UNSET:
+        conf.names = api.NameHashes()
+    for value in cf.args[1:]:
+        if not value:
+            raise cf.error(f'invalid referer "{value}"')
+        if value == "none":
+            conf.no_referer = True
+        elif value == "blocked":
+            conf.blocked = True
+        elif value == "server_names":
+            conf.server_names = True
+        elif value.startswith("~"):
+            if len(value) == 1:
+                raise cf.error(f'empty regex in "{value}"')
+            if conf.regexes is api.UNSET:
+                conf.regexes = []
+            conf.regexes.append(api.regex_compile(cf, value[1:], caseless=True,
+                                                  named_variables=False))
+        else:
+            host, slash, uri = value.partition("/")
+            low = host.lower()
+            rc = conf.names.add(low, "/" + uri if slash and uri else
+                                ("/" if slash else _NO_URI))
+            if rc == "declined":
+                raise cf.error(f'invalid hostname or wildcard "{host}"')
+            if rc == "busy":
+                raise cf.error(f'conflicting parameter "{low}"')
+
+
+def _variables(cf: api.ConfContext) -> None:
+    cf.add_variable("invalid_referer", invalid_referer)
+
+
+_SL = api.Ctx.SRV | api.Ctx.LOC
+
+MODULE = api.Module(
+    name="http_referer",
+    directives=[
+        api.Directive("valid_referers", _SL, api.Args.ONE_MORE, _valid_referers),
+        api.Directive("referer_hash_max_size", _SL, api.Args.TAKE1,
+                      api.set_num("hash_max_size")),
+        api.Directive("referer_hash_bucket_size", _SL, api.Args.TAKE1,
+                      api.set_num("hash_bucket_size")),
+    ],
+    loc_conf=RefererLocConf,
+    preconfiguration=_variables,
+)
