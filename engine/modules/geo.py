@@ -97,15 +97,22 @@ class Geo:
 
 
 def parse_addr(text: str) -> tuple[int, int] | None:
-    """(family, integer) of an IPv4 (``ngx_inet_addr``: four decimal parts) or IPv6
-    address; None when it is neither."""
+    """(family, integer) of an address as ``ngx_parse_addr``: IPv4 by ``ngx_inet_addr``
+    (three dots, decimal parts up to 255, empty parts as 0; ``255.255.255.255`` is its
+    INADDR_NONE, so refused), else IPv6; None when it is neither."""
     if ":" not in text:
-        parts = text.split(".")
-        if len(parts) != 4 or not all(p.isdigit() and p.isascii() and len(p) <= 3
-                                      and int(p) <= 255 for p in parts):
-            return None
-        a, b, c, d = (int(p) for p in parts)
-        return 4, (a << 24) | (b << 16) | (c << 8) | d
+        addr = octet = dots = 0
+        for ch in text:
+            if "0" <= ch <= "9":
+                octet = octet * 10 + ord(ch) - 48
+                if octet > 255:
+                    return None
+            elif ch == ".":
+                addr, octet, dots = (addr << 8) + octet, 0, dots + 1
+            else:
+                return None
+        addr = (addr << 8) + octet
+        return (4, addr) if dots == 3 and addr != _NONE else None
     try:
         return 6, int(ipaddress.IPv6Address(text))
     except ValueError:
