@@ -14,9 +14,9 @@ at least 11 bytes long) is valid only with ``blocked``; else its host (up to ``/
 Referer's path to start with it.  Then the server's regexes (``server_names``), matched on
 the host, then the ``~regex`` entries (caseless), matched on the Referer after the scheme.
 
-Merging follows ``ngx_http_referer_merge_conf``: a level with names takes only its own
-names, but ``none``, ``blocked`` and the regexes it did not set come from the enclosing
-level.  ``server_names`` uses the names of the server the request is in, looked up after
+Merging: a level with ``valid_referers`` keeps its own names, ``none`` and ``blocked``
+but inherits the regexes (``~`` ones and the server's regex names); a level without takes
+the enclosing level's whole (checked against nginx 1.22).  ``server_names`` uses the names of the server the request is in, looked up after
 the level's own names (nginx puts both in one hash: a conflict there is an error nginx
 reports at start-up and trinx does not).
 """
@@ -37,7 +37,8 @@ _NO_URI = ""  # a name without a URI part: any path
 @dataclass
 class RefererLocConf:
     names: Any = api.UNSET  # api.NameHashes: host -> required URI prefix
-    server_names: bool = False
+    server_names: bool = False  # the server's names are valid hosts (this level)
+    server_regexes: bool = False  # the server's regex names are (inherited, as nginx)
     regexes: list[re.Pattern[str]] | api.Unset = api.UNSET
     no_referer: bool | api.Unset = api.UNSET
     blocked: bool | api.Unset = api.UNSET
@@ -45,12 +46,24 @@ class RefererLocConf:
     hash_bucket_size: int | api.Unset = api.UNSET
 
     def merge(self, parent: "RefererLocConf") -> None:
-        if self.names is api.UNSET:
-            self.names = parent.names
-            self.server_names = parent.server_names
-        self.regexes = api.inherit(self.regexes, parent.regexes, [])
-        self.no_referer = api.inherit(self.no_referer, parent.no_referer, False)
-        self.blocked = api.inherit(self.blocked, parent.blocked, False)
+        if self.names is api.UNSET:  # no valid_referers here: the enclosing level's, whole
+            self.names, self.server_names = parent.names, parent.server_names
+            self.server_regexes = parent.server_regexes
+            self.regexes = api.inherit(self.regexes, parent.regexes, [])
+            self.no_referer = api.inherit(self.no_referer, parent.no_referer, False)
+            self.blocked = api.inherit(self.blocked, parent.blocked, False)
+        else:  # its own names and flags; regexes inherited (checked against nginx 1.22)
+            self.server_regexes = self.server_names or parent.server_regexes
+            self.regexes = api.inherit(self.regexes, parent.regexes, [])
+            self.no_referer = api.inherit(self.no_referer, False, False)
+            self.blocked = api.inherit(self.blocked, False, False)
+            names = self.names
+            if (self.no_referer or self.blocked) and not self.server_names \
+                    and not (names.exact or names.head or names.tail):
+                # nginx's ngx_log_error: no file:line
+                raise api.ConfigError('the "none" or "blocked" referers are specified in '
+                                      'the "valid_referers" directive without any valid '
+                                      'referer')
         self.hash_max_size = api.inherit(self.hash_max_size, parent.hash_max_size, 2048)
         self.hash_bucket_size = api.inherit(self.hash_bucket_size, parent.hash_bucket_size,
                                             64)
@@ -92,7 +105,7 @@ def invalid_referer(r: api.Request) -> str:
     names = conf.names
     # nginx builds no hash for a level without names: "valid_referers none;" alone lets
     # everything through
-    if not conf.regexes and not conf.server_names and (
+    if not conf.regexes and not conf.server_regexes and (
             names is api.UNSET or not (names.exact or names.head or names.tail)):
         return ""
     referer = r.headers.get("referer")
@@ -115,9 +128,10 @@ def invalid_referer(r: api.Request) -> str:
     host = ref[:end].lower()
     uri = _lookup(names, host) if names is not api.UNSET else None
     regexes: list[re.Pattern[str]] = []
-    if uri is None and conf.server_names:
+    if uri is None and conf.server_regexes:
         names, regexes = _server_names(r)
-        uri = _lookup(names, host)
+        if conf.server_names:
+            uri = _lookup(names, host)
     if uri is not None:
         slash = ref.find("/", end)
         path = ref[slash:] if slash >= 0 else ""
