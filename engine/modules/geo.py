@@ -14,7 +14,8 @@ lookup is the longest matching prefix.  ``default`` is the ``0.0.0.0/0`` and ``:
 (an empty value if never set); a repeated network replaces the value with nginx's
 ``duplicate network`` warning; ``delete`` removes one exact network.  Ranges mode keeps
 nginx's layout: each range is cut into pieces per /16 block, pieces in a block are sorted,
-an identical piece is a ``duplicate range`` warning and an overlapping one an error; delete
+an identical piece is a ``duplicate range`` warning, one inside an existing piece is
+carved out of it, and any other overlap is an error; delete
 removes exact pieces only.  Values are literal text.
 
 The address is the client's (``$remote_addr`` as realip left it), or ``$address`` parsed
@@ -240,14 +241,25 @@ def _range_entry(cf: api.ConfContext, geo: Geo, args: tuple[str, ...]) -> None:
         return
     for h, s, e in _pieces(start[1], end[1]):
         pieces = geo.blocks.setdefault(h, [])
-        for piece in pieces:
+        for piece in reversed(pieces):  # from the last, as nginx (it names that overlap)
             ps, pe = piece[0], piece[1]
-            if e < ps or s > pe:  # type: ignore[operator]
+            if e < ps:  # type: ignore[operator]
                 continue
+            if s > pe:  # type: ignore[operator]
+                pieces.append([s, e, args[1]])
+                pieces.sort(key=lambda p: p[0])  # type: ignore[arg-type,return-value]
+                break
             if (s, e) == (ps, pe):
                 cf.warn(f'duplicate range "{text}", value: "{args[1]}", '
                         f'old value: "{piece[2]}"')
                 piece[2] = args[1]
+                break
+            if ps <= s and e <= pe:  # type: ignore[operator]
+                # inside an existing piece: carved out of it (nginx 1.22 does so)
+                pieces.remove(piece)
+                pieces.extend(p for p in ([ps, s - 1, piece[2]], [s, e, args[1]],  # type: ignore[operator]
+                                          [e + 1, pe, piece[2]]) if p[0] <= p[1])  # type: ignore[operator]
+                pieces.sort(key=lambda p: p[0])  # type: ignore[arg-type,return-value]
                 break
             raise cf.error(f'range "{text}" overlaps "{h >> 8}.{h & 0xFF}.{ps >> 8}.'  # type: ignore[operator]
                            f'{ps & 0xFF}-{h >> 8}.{h & 0xFF}.{pe >> 8}.{pe & 0xFF}"')  # type: ignore[operator]

@@ -46,6 +46,8 @@ http {
         default rdflt;
         10.0.0.0-10.0.0.255 r1;
         10.0.1.0-10.2.3.4 r2;
+        10.0.1.5-10.0.1.9 carved;
+        10.0.1.9-10.0.1.9 carved2;
         192.168.0.0-192.168.0.0 single;
         172.16.0.0-172.16.0.10 gone;
         delete 172.16.0.0-172.16.0.10;
@@ -118,7 +120,7 @@ def test_geo_proxy(servers: tuple[ServerProcess, ServerProcess], addr: str, xff:
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0x0A000000, 0x0A010200,
-                                                              0x0A0203FF, 0xC0A80000])
+                                                              0x0A0203FF, 0xC0A80000, 0x0A000107])
                    .flatmap(lambda b: st.integers(b - 300, b + 300))))
 def test_geo_addresses_hypothesis(servers: tuple[ServerProcess, ServerProcess],
                                   n: int) -> None:
