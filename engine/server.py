@@ -359,6 +359,9 @@ class HttpConnection:
 
     async def _discard_body(self, r: Request) -> bool:
         h = self.h11
+        headers = r.headers
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            return True  # no body: h11's end of message would take no bytes
         if h.their_state is h11.SEND_BODY:
             # most requests have no body: its end is already parsed, no need to wait
             try:
