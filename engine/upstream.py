@@ -49,7 +49,7 @@ from typing import Any, Protocol as TypingProtocol
 import trio
 
 from engine.cycle import ConfContext
-from engine.http import log_error, output
+from engine.http import log_error, output, set_log_action, set_log_upstream
 from engine.module import Args, ConfLevel, Ctx, Directive, Module, parse_time
 from engine.request import ERROR, OK, Buf, Request
 
@@ -403,6 +403,11 @@ class Failure(Exception):
 class UpstreamProtocol(TypingProtocol):
     """What a protocol module (proxy, memcached) gives the driver, per request."""
 
+    # nginx's u->buffering, for log lines: buffered (proxy) body bytes read with the header
+    # are filtered "while reading upstream"; unbuffered (memcached) ones at once, still
+    # "while reading response header from upstream"
+    buffering: bool
+
     def create_request(self, r: Request) -> bytes: ...
 
     def reinit_request(self) -> None: ...
@@ -430,7 +435,8 @@ class UpstreamSettings:
     next_upstream: frozenset[str] = frozenset(["error", "timeout"])
     tries: int = 0
     timeout: float = 0.0
-    url: str = ""  # for log lines: upstream: "http://127.0.0.1:8081/x"
+    url: str = ""  # the URI of log lines' upstream: "http://127.0.0.1:8081/x" (nginx's u->uri)
+    schema: str = "http://"  # and their scheme (memcached's is "memcached://")
 
 
 class _Conn:
@@ -643,16 +649,29 @@ async def run_upstream(r: Request, us: UpstreamConf, proto: UpstreamProtocol,
     state = us.balancer.init_peer(r, us)
     if s.tries:
         state.tries = min(state.tries, s.tries)
+    try:
+        return await _run(r, us, proto, s, track, state)
+    finally:
+        # ngx_http_upstream_finalize_request: what follows (the error page, the rest of
+        # the body, a parent's lines after an auth_request) is "sending to client"
+        set_log_action(r, "sending to client")
+
+
+async def _run(r: Request, us: UpstreamConf, proto: UpstreamProtocol, s: UpstreamSettings,
+               track: UpstreamTrack, state: PeerState) -> int:
     started = time.monotonic()
     while True:
+        set_log_action(r, "connecting to upstream")
         peer = state.get()
         if peer is None:
-            log_error(r, logging.ERROR, "no live upstreams while connecting to upstream, "
-                                        f'upstream: "{s.url}"')
+            # the balancer names the group as the peer (ngx_http_upstream_get_round_robin_peer)
+            set_log_upstream(r, f"{s.schema}{us.name}{s.url}")
+            log_error(r, logging.ERROR, "no live upstreams")
             track.addrs.append(us.name)
             track.statuses.append("502")
             track.times.append("0.000")
             return 502
+        set_log_upstream(r, f"{s.schema}{peer.name}{s.url}")
         track.addrs.append(peer.name)
         attempt_start = time.monotonic()
         try:
@@ -662,9 +681,9 @@ async def run_upstream(r: Request, us: UpstreamConf, proto: UpstreamProtocol,
             code = 504 if f.kind == "timeout" else 502
             track.statuses.append(str(code))
             track.times.append(f"{time.monotonic() - attempt_start:.3f}")
-            where = f'while {_phase(f)}, upstream: "http://{peer.name}{s.url}"'
-            log_error(r, logging.ERROR, f"{f} {where}")
-            _disabled(r, peer, where)
+            log_error(r, logging.ERROR, str(f))
+            if peer.max_fails and peer.fails == peer.max_fails and not peer.down:
+                log_error(r, logging.WARNING, "upstream server temporarily disabled")
             if _retry(r, f.kind, state, s, started):
                 proto.reinit_request()
                 continue
@@ -685,15 +704,6 @@ async def run_upstream(r: Request, us: UpstreamConf, proto: UpstreamProtocol,
             track.times.append(f"{time.monotonic() - attempt_start:.3f}")
 
 
-def _disabled(r: Request, peer: Peer, where: str) -> None:
-    if peer.max_fails and peer.fails == peer.max_fails and not peer.down:
-        log_error(r, logging.WARNING, f"upstream server temporarily disabled {where}")
-
-
-def _phase(f: Failure) -> str:
-    return getattr(f, "phase", "reading response header from upstream")
-
-
 def _retry(r: Request, kind: str, state: PeerState, s: UpstreamSettings,
            started: float) -> bool:
     if kind not in s.next_upstream or "off" in s.next_upstream or state.tries <= 0:
@@ -710,16 +720,15 @@ async def _attempt(r: Request, us: UpstreamConf, peer: Peer, proto: UpstreamProt
     reused = conn is not None
     while True:
         if conn is None:
+            set_log_action(r, "connecting to upstream")  # again after a stale cached one
             try:
                 conn = _Conn(await _connect(peer.sockaddr, s.connect_timeout), peer.sockaddr)
             except trio.TooSlowError:
-                f = Failure("timeout", "upstream timed out (110: Connection timed out)")
-                f.phase = "connecting to upstream"  # type: ignore[attr-defined]
-                raise f from None
+                raise Failure("timeout", "upstream timed out (110: Connection timed out)"
+                              ) from None
             except OSError as e:
-                f = Failure("error", f"connect() failed ({e.errno}: {os.strerror(e.errno or 0)})")
-                f.phase = "connecting to upstream"  # type: ignore[attr-defined]
-                raise f from None
+                raise Failure("error", f"connect() failed ({e.errno}: "
+                                       f"{os.strerror(e.errno or 0)})") from None
         try:
             status = await _exchange(r, conn, proto, s)
             return conn, status
@@ -735,18 +744,16 @@ async def _attempt(r: Request, us: UpstreamConf, peer: Peer, proto: UpstreamProt
 
 async def _exchange(r: Request, conn: _Conn, proto: UpstreamProtocol,
                     s: UpstreamSettings) -> int:
+    set_log_action(r, "sending request to upstream")
     try:
         conn.timeout = s.send_timeout
         await conn.send_all(proto.create_request(r))
         await proto.send_body(conn)
     except trio.TooSlowError:
-        f = Failure("timeout", "upstream timed out (110: Connection timed out)")
-        f.phase = "sending request to upstream"  # type: ignore[attr-defined]
-        raise f from None
+        raise Failure("timeout", "upstream timed out (110: Connection timed out)") from None
     except OSError as e:
-        f = Failure("error", f"send() failed ({_errno(e)})")
-        f.phase = "sending request to upstream"  # type: ignore[attr-defined]
-        raise f from None
+        raise Failure("error", f"send() failed ({_errno(e)})") from None
+    set_log_action(r, "reading response header from upstream")
     first = True
     while True:
         try:
@@ -758,8 +765,8 @@ async def _exchange(r: Request, conn: _Conn, proto: UpstreamProtocol,
             raise Failure("error", f"recv() failed ({_errno(e)})") from None
         try:
             status = proto.process_header(data)
-        except ValueError:
-            raise Failure("invalid_header", "upstream sent invalid header") from None
+        except ValueError as e:  # the protocol's message: "upstream sent invalid header"
+            raise Failure("invalid_header", str(e)) from None
         if status is not None:
             return status
         if not data:
@@ -782,7 +789,14 @@ async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtoc
         rc = proto.start_body(r)
         if rc != OK:
             return rc
-        chunks, done = proto.input_filter(None)  # what came with the header
+        if proto.buffering:
+            set_log_action(r, "reading upstream")
+        try:
+            chunks, done = proto.input_filter(None)  # what came with the header
+        except ValueError as e:
+            log_error(r, logging.ERROR, str(e))
+            return ERROR
+        set_log_action(r, "reading upstream")
         if not done:
             # about to wait on the upstream: the header goes to the client now (as nginx
             # sends it); body bytes wait in the buffers as in nginx's (sent when enough
@@ -793,23 +807,21 @@ async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtoc
                 chain = [Buf(c) for c in chunks if c]
                 if chain:
                     await output(r, chain)
+            failed = ""
             try:
                 data = await conn.receive(s.read_timeout)
             except trio.TooSlowError:
-                log_error(r, logging.ERROR, "upstream timed out (110: Connection timed out) "
-                          f'while reading upstream, upstream: "http://{peer.name}{s.url}"')
+                log_error(r, logging.ERROR, "upstream timed out (110: Connection timed out)")
                 return ERROR
-            except OSError:
-                data = b""
+            except OSError as e:
+                data, failed = b"", f"readv() failed ({_errno(e)})"  # nginx reads with readv
             try:
                 chunks, done = proto.input_filter(data)
-            except ValueError:
-                log_error(r, logging.ERROR, "upstream sent invalid body while reading "
-                          f'upstream, upstream: "http://{peer.name}{s.url}"')
+            except ValueError as e:
+                log_error(r, logging.ERROR, str(e))
                 return ERROR
             if not data and not done:
-                log_error(r, logging.ERROR, "upstream prematurely closed connection while "
-                          f'reading upstream, upstream: "http://{peer.name}{s.url}"')
+                log_error(r, logging.ERROR, failed or "upstream prematurely closed connection")
                 await output(r, [Buf(c) for c in chunks if c] + [Buf(flush=True)])
                 return ERROR
         # the upstream is done with before the client is: back to the pool first (nginx

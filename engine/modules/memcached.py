@@ -45,6 +45,8 @@ class MemcachedLocConf:
 class MemcachedProtocol:
     """One ``get``: nginx's memcached callbacks, sans-IO over the bytes received."""
 
+    buffering = False  # the value bytes read with the header are filtered at once
+
     def __init__(self, r: api.Request, key: str, gzip_flag: int) -> None:
         self.r, self.key, self.gzip_flag = r, key, gzip_flag
         self.buf = b""
@@ -114,13 +116,14 @@ class MemcachedProtocol:
         if not self.left:
             self.trailer += self.buf
             self.buf = b""
-            if len(self.trailer) >= 7:
+            if len(self.trailer) >= 7 or not b"\r\nEND\r\n".startswith(self.trailer):
                 if self.trailer[:7] != b"\r\nEND\r\n":
-                    raise ValueError("memcached sent invalid trailer")
+                    # the value was whole: nginx logs, ends the response as complete and
+                    # does not keep the connection
+                    api.log_error(self.r, logging.ERROR, "memcached sent invalid trailer")
+                    return out, True
                 self.complete = True
                 return out, True
-            if not b"\r\nEND\r\n".startswith(self.trailer):
-                raise ValueError("memcached sent invalid trailer")
         return out, False
 
     def keepalive(self) -> bool:
@@ -150,7 +153,7 @@ async def memcached_handler(r: api.Request) -> int:
         next_upstream=frozenset({"invalid_header" if w == "invalid_response" else
                                  "http_404" if w == "not_found" else w
                                  for w in conf.next_upstream}),  # type: ignore[union-attr]
-        url=r.uri)
+        schema="memcached://")  # nginx names no URI: upstream: "memcached://host:port"
     return await api.run_upstream(r, us, MemcachedProtocol(r, _escape(key),
                                                             conf.gzip_flag), settings)
 

@@ -128,6 +128,8 @@ class HttpProxy:
     request about a quarter of its time.
     """
 
+    buffering = True  # nginx's u->buffering: body bytes are "reading upstream" from the first
+
     def __init__(self, r: api.Request, conf: ProxyLocConf, pp: ProxyPass, host: str,
                  uri: str, body: Any, body_len: int) -> None:
         self.r, self.conf, self.pp = r, conf, pp
@@ -244,8 +246,8 @@ class HttpProxy:
         while True:
             try:
                 event = h.next_event()
-            except h11.RemoteProtocolError as e:
-                raise ValueError(str(e)) from None
+            except h11.RemoteProtocolError:
+                raise ValueError(_INVALID_HEADER) from None
             if event is h11.NEED_DATA:
                 return None
             if isinstance(event, h11.InformationalResponse):
@@ -255,7 +257,7 @@ class HttpProxy:
                 self.headers = [(n.decode("latin-1"), v.decode("latin-1"))
                                 for n, v in event.headers.raw_items()]
                 return self.status
-            raise ValueError("unexpected event")
+            raise ValueError(_INVALID_HEADER)
 
     def start_body(self, r: api.Request) -> int:
         status = self.status
@@ -336,10 +338,11 @@ class HttpProxy:
         while True:
             try:
                 event = h.next_event()
-            except h11.RemoteProtocolError as e:
-                if not data:
+            except h11.RemoteProtocolError:
+                if data == b"":
                     return chunks, False  # the body ended early: the driver reports it
-                raise ValueError(str(e)) from None
+                # only a chunked body can be invalid (a length or read-to-close one ends)
+                raise ValueError("upstream sent invalid chunked response") from None
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return chunks, False
             if isinstance(event, h11.Data):
@@ -355,6 +358,8 @@ class HttpProxy:
 
 
 ACCEL = -100  # start_body's "internal redirect instead" code
+# nginx adds the line up to the bad byte (``: "X-A: a\x00..."``); h11 does not say where
+_INVALID_HEADER = "upstream sent invalid header"
 
 # h11's grammar (h11/_abnf.py) over the head decoded as latin-1: a token, a colon, a value
 # of characters other than NUL and whitespace with single spaces or tabs inside, optional

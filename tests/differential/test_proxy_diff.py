@@ -4,6 +4,11 @@ round-robin sequence, retries and failures (reference/upstream.md)."""
 
 from __future__ import annotations
 
+import re
+import socket
+import struct
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,3 +180,152 @@ def test_retries_and_status_retries(backends: tuple[Backend, Backend, Backend],
                 out.append((r.status, r.body))
             results.append(out)
     assert results[1] == results[0]
+
+
+# --- error-log lines of upstream failures -----------------------------------------------------
+
+def _rst(conn: socket.socket) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+# path -> (bytes to answer, then: "close", "rst" or "hold" the connection a while)
+FAILURES: dict[str, tuple[bytes, str]] = {
+    "rst": (b"", "rst"),
+    "close": (b"", "close"),
+    "hang": (b"", "hold"),
+    "midbody": (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello", "close"),
+    "midrst": (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello", "rst"),
+    "stall": (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello", "hold"),
+    "badchunk": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "hold"),
+    "ok": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "close"),
+    # memcached replies to "get /mcb/<name>\r\n"
+    "end": (b"END\r\n", "hold"),
+    "trailer": (b"VALUE /mcb/trailer 0 2\r\nokXXXXXXX", "hold"),
+}
+
+
+class FailingBackend:
+    """Answers the last path segment of each request with FAILURES[segment] (HTTP or
+    memcached requests alike), then closes, resets or holds the connection."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data and not data.startswith(b"get "):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            target = data.split(b"\r\n", 1)[0].split(b" ")[1]
+            reply, then = FAILURES[target.split(b"?")[0].rsplit(b"/", 1)[-1].decode()]
+            conn.sendall(reply)
+            if then == "rst":
+                time.sleep(0.05)
+                _rst(conn)
+            elif then == "hold":
+                time.sleep(1.5)
+
+
+FAILURE_CONF = """
+error_log stderr info;
+events {}
+http {
+    access_log off;
+    upstream dd { server 127.0.0.1:DEAD; server 127.0.0.2:DEAD; }
+    upstream one { server 127.0.0.1:FAIL max_fails=0; }
+    server {
+        listen 127.0.0.1:{port};
+        proxy_read_timeout 300ms;
+        memcached_read_timeout 300ms;
+        location /p/ { proxy_pass http://127.0.0.1:FAIL/x/; }
+        location /g/ { proxy_pass http://one; }
+        location /dead/ { proxy_pass http://127.0.0.1:DEAD; }
+        location /dd/ { proxy_pass http://dd; }
+        location /mc/ { set $memcached_key $uri; memcached_pass 127.0.0.1:DEAD; }
+        location /mcb/ { set $memcached_key $uri; memcached_pass 127.0.0.1:FAIL; }
+        location /ep/ { proxy_pass http://127.0.0.1:DEAD; error_page 502 /missing.html; }
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def failing_pair(tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[tuple[ServerProcess, ServerProcess, dict[str, str]]]:
+    if not NGINX_BIN.exists():
+        pytest.skip(f"{NGINX_BIN} is absent; install nginx-light (./run-tests does)")
+    backend = FailingBackend()
+    dead = dead_port()
+    conf = FAILURE_CONF.replace("FAIL", str(backend.port)).replace("DEAD", str(dead))
+    tmp = tmp_path_factory.mktemp("proxyfail")
+    nginx = start_nginx(conf, tmp / "nginx")
+    trinx = start_trinx(conf, tmp / "trinx")
+    names = {str(backend.port): "FAIL", str(dead): "DEAD", str(tmp / "nginx"): "PREFIX",
+             str(tmp / "trinx"): "PREFIX"}
+    yield nginx, trinx, names
+    trinx.stop()
+    nginx.stop()
+    backend.sock.close()
+
+
+def _request_log(server: ServerProcess, target: str, names: dict[str, str]
+                 ) -> tuple[bytes, list[str]]:
+    """The response's status line and the error-log lines the request wrote (without
+    time, pid and connection number; ports and prefixes named)."""
+    before = len(server.error_log_text())
+    raw = f"GET {target} HTTP/1.1\r\nHost: h\r\nReferer: r\r\nConnection: close\r\n\r\n"
+    response = http_request(server.port, raw.encode(), timeout=10)
+    time.sleep(0.05)
+    lines = []
+    for line in server.error_log_text()[before:].splitlines():
+        if "client closed connection" in line or "keepalive connection" in line:
+            continue  # the harness's probes and keepalive closes
+        line = re.sub(r"^\S+ \S+ (\[\w+\]) \d+#\d+: \*\d+ ", r"\1 ", line)
+        for value, name in names.items():
+            line = line.replace(value, name)
+        lines.append(line)
+    return response.split(b"\r\n", 1)[0], lines
+
+
+@pytest.mark.parametrize("target", [
+    "/p/rst", "/p/close", "/p/hang", "/p/midbody", "/p/midrst", "/p/stall", "/p/badchunk",
+    "/g/close", "/dead/a", "/mc/k", "/mcb/end", "/mcb/trailer",
+    pytest.param("/ep/a", marks=pytest.mark.xfail(strict=True, reason=(
+        "engine/http.py set_log_upstream keeps the URL in r.ctx, which an internal redirect "
+        "clears; nginx keeps r->upstream, so the error page's lines still name it"))),
+])
+def test_error_log_lines_as_nginx(failing_pair: tuple[ServerProcess, ServerProcess,
+                                                      dict[str, str]], target: str) -> None:
+    """Upstream errors: bare messages, nginx's action (connecting to upstream, reading
+    response header from upstream, reading upstream) and ``, upstream: "..."`` after the
+    request line, for proxy and memcached."""
+    nginx, trinx, names = failing_pair
+    expected = _request_log(nginx, target + "?q=1", names)
+    assert expected[1], "nginx logged nothing"
+    assert _request_log(trinx, target + "?q=1", names) == expected
+
+
+def test_no_live_upstreams_names_the_group(
+        failing_pair: tuple[ServerProcess, ServerProcess, dict[str, str]]) -> None:
+    """Both servers of dd fail (each "temporarily disabled"), then no live upstreams with
+    the group as the peer: upstream: "http://dd/..."."""
+    nginx, trinx, names = failing_pair
+    results = [[_request_log(server, t, names) for t in ("/dd/a", "/dd/b")]
+               for server in (nginx, trinx)]
+    assert results[1] == results[0]
+    assert 'no live upstreams while connecting to upstream' in results[0][1][1][0]
