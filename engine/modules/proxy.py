@@ -48,6 +48,8 @@ _KEEP_ON_ACCEL = ("content-type", "set-cookie", "content-disposition", "cache-co
                   "expires", "accept-ranges")
 _NEXT = ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503",
          "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off", "updating")
+_IGNORE = ("X-Accel-Redirect", "X-Accel-Expires", "X-Accel-Limit-Rate", "X-Accel-Buffering",
+           "X-Accel-Charset", "Expires", "Cache-Control", "Set-Cookie", "Vary")
 
 
 @dataclass
@@ -82,6 +84,8 @@ class ProxyLocConf:
     ignore_headers: frozenset[str] | api.Unset = api.UNSET
     redirect: bool | api.Unset = api.UNSET
     accepted: str | api.Unset = api.UNSET
+    buffering: bool | api.Unset = api.UNSET  # checked as nginx, not acted on (see above)
+    request_buffering: bool | api.Unset = api.UNSET
     hidden: frozenset[str] = frozenset()  # derived: the response headers not passed
     fixed: dict[str, Any] = field(default_factory=dict)  # HttpProxy._fixed_lines by host
 
@@ -110,6 +114,9 @@ class ProxyLocConf:
                                           frozenset())
         self.redirect = api.inherit(self.redirect, parent.redirect, True)
         self.accepted = api.inherit(self.accepted, parent.accepted, "")
+        self.buffering = api.inherit(self.buffering, parent.buffering, True)
+        self.request_buffering = api.inherit(self.request_buffering,
+                                             parent.request_buffering, True)
         self.hidden = (_HIDDEN | self.hide_headers) - self.pass_headers  # type: ignore
 
 
@@ -609,28 +616,31 @@ def _set_header(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> 
     conf.set_headers.append((cf.args[1], cf.compile(cf.args[2])))  # type: ignore[union-attr]
 
 
-def _http_version(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
-    if cf.args[1] not in ("1.0", "1.1"):
-        raise cf.error(f'invalid value "{cf.args[1]}" in "{cmd.name}" directive, '
-                       'it must be "1.0" or "1.1"')
-    conf.http_version = cf.args[1]
-
-
-def _next_upstream(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
-    for word in cf.args[1:]:
-        if word not in _NEXT:
-            raise cf.error(f'invalid value "{word}"')
-    if "off" in cf.args[1:] and len(cf.args) > 2:
-        raise cf.error(f'invalid value "off"')
-    conf.next_upstream = frozenset(cf.args[1:])
-
-
 def _name_set(attr: str) -> Any:
     def setter(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
         current = getattr(conf, attr)
         base = set() if current is api.UNSET else set(current)
-        words = cf.args[1:] if attr == "ignore_headers" else [w.lower() for w in cf.args[1:]]
-        setattr(conf, attr, frozenset(base | set(words)))
+        setattr(conf, attr, frozenset(base | {w.lower() for w in cf.args[1:]}))
+    return setter
+
+
+def _bitmask(attr: str, names: tuple[str, ...]) -> Any:
+    """``ngx_conf_set_bitmask_slot``: values without case, ORed into what the level has
+    (the directive may be repeated), a repeated value warned about, an unknown one an
+    error; the names are kept as nginx spells them."""
+    lowered = {n.lower(): n for n in names}
+
+    def setter(cf: api.ConfContext, cmd: api.Directive, conf: Any) -> None:
+        current = getattr(conf, attr)
+        words = set() if current is api.UNSET else set(current)
+        for value in cf.args[1:]:
+            name = lowered.get(value.lower())
+            if name is None:
+                raise cf.error(f'invalid value "{value}"')
+            if name in words:
+                cf.warn(f'duplicate value "{value}"')
+            words.add(name)
+        setattr(conf, attr, frozenset(words))
     return setter
 
 
@@ -679,14 +689,16 @@ MODULE = api.Module(
     directives=[
         _D("proxy_pass", api.Ctx.LOC | api.Ctx.LIF, api.Args.TAKE1, _proxy_pass),
         _D("proxy_set_header", _HSL, api.Args.TAKE2, _set_header),
-        _D("proxy_http_version", _HSL, api.Args.TAKE1, _http_version),
+        _D("proxy_http_version", _HSL, api.Args.TAKE1,
+           api.set_enum("http_version", {"1.0": "1.0", "1.1": "1.1"})),
         _D("proxy_pass_request_headers", _HSL, api.Args.FLAG,
            api.set_flag("pass_request_headers")),
         _D("proxy_pass_request_body", _HSL, api.Args.FLAG, api.set_flag("pass_request_body")),
         _D("proxy_connect_timeout", _HSL, api.Args.TAKE1, api.set_msec("connect_timeout")),
         _D("proxy_send_timeout", _HSL, api.Args.TAKE1, api.set_msec("send_timeout")),
         _D("proxy_read_timeout", _HSL, api.Args.TAKE1, api.set_msec("read_timeout")),
-        _D("proxy_next_upstream", _HSL, api.Args.ONE_MORE, _next_upstream),
+        _D("proxy_next_upstream", _HSL, api.Args.ONE_MORE,
+           _bitmask("next_upstream", _NEXT)),
         _D("proxy_next_upstream_tries", _HSL, api.Args.TAKE1,
            api.set_num("next_upstream_tries")),
         _D("proxy_next_upstream_timeout", _HSL, api.Args.TAKE1,
@@ -695,10 +707,11 @@ MODULE = api.Module(
         _D("proxy_force_ranges", _HSL, api.Args.FLAG, api.set_flag("force_ranges")),
         _D("proxy_hide_header", _HSL, api.Args.TAKE1, _name_set("hide_headers")),
         _D("proxy_pass_header", _HSL, api.Args.TAKE1, _name_set("pass_headers")),
-        _D("proxy_ignore_headers", _HSL, api.Args.ONE_MORE, _name_set("ignore_headers")),
+        _D("proxy_ignore_headers", _HSL, api.Args.ONE_MORE,
+           _bitmask("ignore_headers", _IGNORE)),
         _D("proxy_redirect", _HSL, api.Args.TAKE12, _redirect),
-        _D("proxy_buffering", _HSL, api.Args.FLAG, _accept),
-        _D("proxy_request_buffering", _HSL, api.Args.FLAG, _accept),
+        _D("proxy_buffering", _HSL, api.Args.FLAG, api.set_flag("buffering")),
+        _D("proxy_request_buffering", _HSL, api.Args.FLAG, api.set_flag("request_buffering")),
         _D("proxy_buffer_size", _HSL, api.Args.TAKE1, _accept),
         _D("proxy_buffers", _HSL, api.Args.TAKE2, _accept),
         _D("proxy_busy_buffers_size", _HSL, api.Args.TAKE1, _accept),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
 import struct
 import threading
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.main import main
 from tests.backends import Backend, dead_port
 from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_response, start_nginx,
                            start_trinx)
@@ -48,6 +50,10 @@ http {
         location /rr/ { proxy_pass http://rr/; }
         location /retry/ { proxy_pass http://retry/; }
         location /r500/ { proxy_pass http://r500/; proxy_next_upstream error timeout http_500; }
+        location /r500u/ { proxy_pass http://r500/; proxy_next_upstream ERROR Timeout HTTP_500; }
+        location /r500acc/ { proxy_pass http://r500/; proxy_next_upstream error;
+                             proxy_next_upstream http_500; }
+        location /r500off/ { proxy_pass http://r500/; proxy_next_upstream http_500 Off; }
         location /to/ { proxy_pass http://A/; proxy_read_timeout 1s; }
         location /dead/ { proxy_pass http://DEAD/; }
         location /hide/ { proxy_pass http://A/; proxy_hide_header X-Backend; }
@@ -174,7 +180,8 @@ def test_retries_and_status_retries(backends: tuple[Backend, Backend, Backend],
         with start(conf, tmp_path / start.__name__) as server:
             out = []
             for target in ("/retry/", "/retry/", "/retry/", "/r500/status/500",
-                           "/r500/status/500"):
+                           "/r500/status/500", "/r500u/status/500", "/r500acc/status/500",
+                           "/r500off/status/500"):
                 raw = f"GET {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
                 r = parse_response(http_request(server.port, raw.encode()))
                 out.append((r.status, r.body))
@@ -329,3 +336,45 @@ def test_no_live_upstreams_names_the_group(
                for server in (nginx, trinx)]
     assert results[1] == results[0]
     assert 'no live upstreams while connecting to upstream' in results[0][1][1][0]
+
+
+# --- directive values: nginx's slots (bitmask, enum, flag) ---------------------------------
+
+@pytest.mark.parametrize("directives", [
+    "proxy_next_upstream ERROR Timeout Invalid_Header HTTP_500 Non_Idempotent;",
+    "proxy_next_upstream error off;",
+    "proxy_next_upstream OFF;",
+    "proxy_next_upstream error error;",
+    "proxy_next_upstream error; proxy_next_upstream Error timeout;",
+    "proxy_next_upstream error ERROR bogus;",
+    "proxy_next_upstream http_501;",
+    "memcached_next_upstream ERROR Not_Found Invalid_Response OFF;",
+    "memcached_next_upstream timeout Timeout;",
+    "memcached_next_upstream http_500;",
+    "proxy_ignore_headers x-accel-redirect SET-COOKIE vary;",
+    "proxy_ignore_headers set-cookie Set-Cookie;",
+    "proxy_ignore_headers X-Foo;",
+    "proxy_http_version 2.0;",
+    "proxy_http_version 1.1; proxy_http_version 1.0;",
+    "proxy_buffering ON; proxy_request_buffering Off;",
+    "proxy_buffering maybe;",
+    "proxy_buffering on; proxy_buffering off;",
+])
+def test_directive_values_as_nginx(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   directives: str) -> None:
+    """``nginx -t`` on both: the same verdict and the same warn/emerg lines."""
+    if not NGINX_BIN.exists():
+        pytest.skip("no nginx")
+    conf = tmp_path / "conf" / "nginx.conf"
+    conf.parent.mkdir(parents=True)
+    (tmp_path / "logs").mkdir()
+    conf.write_text("events {} http { server { location / { %s } } }\n" % directives)
+    argv = ["-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"]
+    rc = main(argv)
+    ours = [re.sub(r"^.*?\[(\w+)\] (\d+#\d+: )?", r"[\1] ", line)
+            for line in capsys.readouterr().err.splitlines() if "[warn]" in line
+            or "[emerg]" in line]
+    out = subprocess.run([str(NGINX_BIN), *argv], capture_output=True, text=True)
+    theirs = [re.sub(r"^.*?\[(\w+)\] \d+#\d+: ", r"[\1] ", line)
+              for line in out.stderr.splitlines() if "[warn]" in line or "[emerg]" in line]
+    assert (rc, ours) == (out.returncode, theirs)
