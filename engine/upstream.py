@@ -26,21 +26,19 @@ response; a cancelled request closes it.  The header is sent to the client as so
 driver would wait for more body; body bytes wait in the output buffers (flushed when the
 upstream closes early, dropped on a timeout), as with nginx's proxy_buffering.
 
-I/O costs: a proxied request is a handful of syscalls, so the shell stays thin.  Upstream
-sockets are plain non-blocking sockets (``_Conn``): each call is tried first and trio waits
-only when the socket is not ready; read timeouts are kept by one watchdog task per trio
-run (``_Watchdog``) rather than a cancel scope per read; a pool grown past ``keepalive``
-is trimmed one scheduler pass later (``_trim``), since under load the connections freed
-in one pass are taken again by the requests read in the same pass.
+Error-log lines are nginx's: a bare message, the connection's action set as each stage
+starts (``connecting to upstream``, ``sending request to upstream``, ``reading response
+header from upstream``, ``reading upstream``; ``sending to client`` once the run is over,
+as ngx_http_upstream_finalize_request) and the peer's URL as ``, upstream: "..."``.
+
+The sockets, their read timeouts and the keepalive pool are the I/O shell, in
+engine/upstream_io.py (``Conn``, ``connect``, ``take_pooled``/``give_back``).
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import math
 import os
-import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -52,6 +50,7 @@ from engine.cycle import ConfContext
 from engine.http import log_error, output, set_log_action, set_log_upstream
 from engine.module import Args, ConfLevel, Ctx, Directive, Module, parse_time
 from engine.request import ERROR, OK, Buf, Request
+from engine.upstream_io import Conn, connect, errno_text, give_back, take_pooled
 
 __all__ = ["ServerSpec", "Peer", "UpstreamConf", "Balancer", "PeerState", "RoundRobin",
            "RoundRobinState", "UPSTREAM", "current_upstream", "find_upstream",
@@ -414,7 +413,7 @@ class UpstreamProtocol(TypingProtocol):
 
     def process_header(self, data: bytes) -> int | None: ...
 
-    async def send_body(self, stream: _Conn) -> None: ...
+    async def send_body(self, stream: Conn) -> None: ...
 
     def start_body(self, r: Request) -> int: ...
 
@@ -439,127 +438,6 @@ class UpstreamSettings:
     schema: str = "http://"  # and their scheme (memcached's is "memcached://")
 
 
-class _Conn:
-    """A connection to a peer: a plain non-blocking socket driven with trio's
-    ``wait_readable``/``wait_writable``, trying the call first and waiting (under a cancel
-    scope with the deadline) only when the socket is not ready.  trio's SocketStream with a
-    ``fail_after`` per call cost about a fifth of a proxied request.  ``send_all`` is what
-    a protocol's ``send_body`` writes to; ``timeout`` is the send timeout, restarted by
-    each successful write as nginx's."""
-
-    __slots__ = ("sock", "peer_addr", "requests", "idle_since", "timeout", "timed_out")
-
-    def __init__(self, sock: socket.socket, peer_addr: tuple[str, int]) -> None:
-        self.sock = sock
-        self.peer_addr = peer_addr
-        self.requests = 0
-        self.idle_since = 0.0
-        self.timeout = 60.0
-        self.timed_out = False
-
-    async def send_all(self, data: bytes) -> None:
-        """Raises trio.TooSlowError (send timeout) or OSError."""
-        sock = self.sock
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        if sent == len(data):
-            return
-        view = memoryview(data)
-        with trio.CancelScope(deadline=trio.current_time() + self.timeout) as scope:
-            while sent < len(view):
-                await trio.lowlevel.wait_writable(sock)
-                try:
-                    sent += sock.send(view[sent:])
-                except BlockingIOError:
-                    continue
-                scope.deadline = trio.current_time() + self.timeout
-        if scope.cancelled_caught:
-            raise trio.TooSlowError
-
-    async def receive(self, timeout: float, wait_first: bool = False) -> bytes:
-        """What the socket has (b"" at EOF); raises trio.TooSlowError or OSError.
-        ``wait_first``: nothing can be there yet (the request was just sent), so skip the
-        read that would fail."""
-        sock = self.sock
-        if not wait_first:
-            try:
-                return sock.recv(65536)
-            except BlockingIOError:
-                pass
-        watchdog = _watchdog()
-        watchdog.add(self, timeout)
-        try:
-            while True:
-                await trio.lowlevel.wait_readable(sock)
-                try:
-                    return sock.recv(65536)
-                except BlockingIOError:
-                    continue
-        except trio.ClosedResourceError:
-            if self.timed_out:
-                raise trio.TooSlowError from None
-            raise
-        finally:
-            watchdog.waits.pop(self, None)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class _Watchdog:
-    """Read timeouts of upstream connections without a cancel scope per wait (entering
-    one with a deadline cost as much as the rest of the read): one system task per trio
-    run sleeps until the earliest deadline and wakes the reader that missed it with
-    ``notify_closing`` (the connection is closed after a timeout anyway)."""
-
-    def __init__(self) -> None:
-        self.waits: dict[_Conn, float] = {}
-        self.scope: trio.CancelScope | None = None  # the sleeping task's
-        self.wake_at = math.inf
-        self.running = False
-
-    def add(self, conn: _Conn, timeout: float) -> None:
-        deadline = trio.current_time() + timeout
-        conn.timed_out = False
-        self.waits[conn] = deadline
-        if deadline < self.wake_at:
-            self.wake_at = deadline
-            if not self.running:
-                self.running = True
-                trio.lowlevel.spawn_system_task(self._run, name="upstream read timeouts")
-            elif self.scope is not None:
-                self.scope.deadline = deadline
-
-    async def _run(self) -> None:
-        while True:
-            with trio.CancelScope(deadline=self.wake_at) as self.scope:
-                await trio.sleep_forever()
-            now = trio.current_time()
-            wake_at = math.inf
-            for conn, deadline in list(self.waits.items()):
-                if deadline <= now:
-                    del self.waits[conn]
-                    conn.timed_out = True
-                    trio.lowlevel.notify_closing(conn.sock)
-                elif deadline < wake_at:
-                    wake_at = deadline
-            self.wake_at = wake_at
-
-
-_WATCHDOG: trio.lowlevel.RunVar[_Watchdog] = trio.lowlevel.RunVar("upstream_watchdog")
-
-
-def _watchdog() -> _Watchdog:
-    try:
-        return _WATCHDOG.get()
-    except LookupError:
-        w = _Watchdog()
-        _WATCHDOG.set(w)
-        return w
-
-
 class UpstreamTrack:
     """$upstream_addr / $upstream_status / $upstream_response_time of one request."""
 
@@ -573,73 +451,6 @@ class UpstreamTrack:
 
 TRACK_KEY = "upstream_track"
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
-
-
-def _take_pooled(us: UpstreamConf, addr: tuple[str, int]) -> _Conn | None:
-    now = time.monotonic()
-    pool = us.pool
-    for i in range(len(pool) - 1, -1, -1):
-        conn = pool[i]
-        if now - conn.idle_since > us.keepalive_timeout:
-            del pool[i]
-            conn.close()
-            continue
-        if conn.peer_addr == addr:
-            del pool[i]
-            return conn  # type: ignore[no-any-return]
-    return None
-
-
-def _give_back(us: UpstreamConf, conn: _Conn) -> None:
-    conn.requests += 1
-    if conn.requests >= us.keepalive_requests:
-        conn.close()
-        return
-    conn.idle_since = time.monotonic()
-    us.pool.append(conn)
-    if len(us.pool) > us.keepalive and not us.trimming:
-        us.trimming = True
-        trio.lowlevel.spawn_system_task(_trim, us)
-
-
-async def _trim(us: UpstreamConf) -> None:
-    """Close the least recently used idle connections beyond ``keepalive``, one scheduler
-    pass after the pool grew past it.  Under load the connections of one pass come back
-    together and the requests read in the same pass take them again a moment later;
-    evicting at once, as nginx does handling one event at a time, closed and reopened
-    connections for close to half of the requests with 50 in flight."""
-    await trio.lowlevel.checkpoint()
-    us.trimming = False
-    pool = us.pool
-    while len(pool) > us.keepalive:
-        pool.pop(0).close()
-
-
-async def _connect(addr: tuple[str, int], timeout: float) -> socket.socket:
-    """A connected non-blocking socket; raises trio.TooSlowError or OSError."""
-    family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.connect(addr)
-        except BlockingIOError:
-            # a loopback or LAN handshake is usually over by now: ask without waiting
-            poll = select.poll()
-            poll.register(sock, select.POLLOUT)
-            if not poll.poll(0):
-                with trio.CancelScope(deadline=trio.current_time() + timeout) as scope:
-                    await trio.lowlevel.wait_writable(sock)
-                if scope.cancelled_caught:
-                    raise trio.TooSlowError from None
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                raise OSError(err, os.strerror(err)) from None
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 async def run_upstream(r: Request, us: UpstreamConf, proto: UpstreamProtocol,
@@ -714,15 +525,15 @@ def _retry(r: Request, kind: str, state: PeerState, s: UpstreamSettings,
 
 
 async def _attempt(r: Request, us: UpstreamConf, peer: Peer, proto: UpstreamProtocol,
-                   s: UpstreamSettings) -> tuple[_Conn, int]:
+                   s: UpstreamSettings) -> tuple[Conn, int]:
     """Connect (or reuse), send the request, read the header; Failure on any error."""
-    conn = _take_pooled(us, peer.sockaddr) if us.keepalive else None
+    conn = take_pooled(us, peer.sockaddr) if us.keepalive else None
     reused = conn is not None
     while True:
         if conn is None:
             set_log_action(r, "connecting to upstream")  # again after a stale cached one
             try:
-                conn = _Conn(await _connect(peer.sockaddr, s.connect_timeout), peer.sockaddr)
+                conn = Conn(await connect(peer.sockaddr, s.connect_timeout), peer.sockaddr)
             except trio.TooSlowError:
                 raise Failure("timeout", "upstream timed out (110: Connection timed out)"
                               ) from None
@@ -742,7 +553,7 @@ async def _attempt(r: Request, us: UpstreamConf, peer: Peer, proto: UpstreamProt
             raise
 
 
-async def _exchange(r: Request, conn: _Conn, proto: UpstreamProtocol,
+async def _exchange(r: Request, conn: Conn, proto: UpstreamProtocol,
                     s: UpstreamSettings) -> int:
     set_log_action(r, "sending request to upstream")
     try:
@@ -752,7 +563,7 @@ async def _exchange(r: Request, conn: _Conn, proto: UpstreamProtocol,
     except trio.TooSlowError:
         raise Failure("timeout", "upstream timed out (110: Connection timed out)") from None
     except OSError as e:
-        raise Failure("error", f"send() failed ({_errno(e)})") from None
+        raise Failure("error", f"send() failed ({errno_text(e)})") from None
     set_log_action(r, "reading response header from upstream")
     first = True
     while True:
@@ -762,7 +573,7 @@ async def _exchange(r: Request, conn: _Conn, proto: UpstreamProtocol,
         except trio.TooSlowError:
             raise Failure("timeout", "upstream timed out (110: Connection timed out)") from None
         except OSError as e:
-            raise Failure("error", f"recv() failed ({_errno(e)})") from None
+            raise Failure("error", f"recv() failed ({errno_text(e)})") from None
         try:
             status = proto.process_header(data)
         except ValueError as e:  # the protocol's message: "upstream sent invalid header"
@@ -773,14 +584,7 @@ async def _exchange(r: Request, conn: _Conn, proto: UpstreamProtocol,
             raise Failure("error", "upstream prematurely closed connection")
 
 
-def _errno(e: BaseException) -> str:
-    cause = e.__cause__ or e
-    if isinstance(cause, OSError) and cause.errno:
-        return f"{cause.errno}: {cause.strerror}"
-    return f"{errno.ECONNRESET}: Connection reset by peer"
-
-
-async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtocol,
+async def _body(r: Request, us: UpstreamConf, conn: Conn, proto: UpstreamProtocol,
                 s: UpstreamSettings, peer: Peer) -> int:
     """Send the header to the client and stream the body; the connection is pooled or
     closed before returning (or on cancellation)."""
@@ -814,7 +618,8 @@ async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtoc
                 log_error(r, logging.ERROR, "upstream timed out (110: Connection timed out)")
                 return ERROR
             except OSError as e:
-                data, failed = b"", f"readv() failed ({_errno(e)})"  # nginx reads with readv
+                # nginx reads a body with readv
+                data, failed = b"", f"readv() failed ({errno_text(e)})"
             try:
                 chunks, done = proto.input_filter(data)
             except ValueError as e:
@@ -828,7 +633,7 @@ async def _body(r: Request, us: UpstreamConf, conn: _Conn, proto: UpstreamProtoc
         # frees the connection when the response is read), then the last buffers go down
         # the body filters in one pass
         if us.keepalive and proto.keepalive():
-            _give_back(us, conn)
+            give_back(us, conn)
             pooled = True
         chain = [Buf(c) for c in chunks if c]
         if chain:
