@@ -70,6 +70,8 @@ def realip_handler(r: api.Request) -> int:
         ipaddress.ip_address(addr)
     except ValueError:
         return api.DECLINED
+    if addr == "255.255.255.255":  # ngx_inet_addr's INADDR_NONE: "no address" to nginx
+        return api.DECLINED
     r.ctx[MODULE] = (original, conn.remote_port)
     conn.remote_addr = addr
 

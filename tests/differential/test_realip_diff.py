@@ -44,6 +44,8 @@ CASES = [
     ("/untrusted", "X-Real-IP: 198.51.100.7\r\n"),
     ("/acl", "X-Real-IP: 203.0.113.9\r\n"), ("/acl", "X-Real-IP: 198.51.100.9\r\n"),
     ("/xri", "X-Real-IP: 2001:db8::1\r\n"),
+    ("/xri", "X-Real-IP: 255.255.255.255\r\n"),  # INADDR_NONE: no address to nginx
+    ("/xff", "X-Forwarded-For: 1.2.3.4, 255.255.255.255\r\n"),
 ]
 
 
