@@ -140,6 +140,9 @@ def main(argv: list[str]) -> int:
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install wrk (./run-tests installs it)", file=sys.stderr)
         return 2
+    if args.profile and not (REPO_ROOT / ".venv/bin/py-spy").exists():
+        print("--profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 2
     cpus = plan_cpus()
     rates: dict[str, tuple[float, float]] = {}
     statics: dict[str, tuple[float, float]] = {}
