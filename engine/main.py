@@ -36,8 +36,7 @@ __all__ = ["main", "Options", "parse_args", "load_cycle"]
 VERSION = "0.1.0"
 SITE = Path(__file__).resolve().parent.parent / "site"
 
-USAGE = f"""nginx version: nginx/{NGINX_VERSION} (trinx {VERSION})
-Usage: trinx [-?hvVtTq] [-s signal] [-p prefix]
+USAGE = f"""Usage: trinx [-?hvVtTq] [-s signal] [-p prefix]
              [-e filename] [-c filename] [-g directives]
 
 Options:

@@ -68,6 +68,7 @@ def test_help(flag: str, cli: InProcess) -> None:
     r = cli(flag)
     assert r.returncode == 0
     assert r.stderr.startswith("nginx version: nginx/1.22.1")
+    assert r.stderr.count("nginx version:") == 1  # as nginx: one version line
     assert "Usage: trinx [-?hvVtTq] [-s signal] [-p prefix]" in r.stderr
     for option in ("-?,-h", "-v ", "-V ", "-t ", "-T ", "-q ", "-s signal", "-p prefix",
                    "-e filename", "-c filename", "-g directives"):
