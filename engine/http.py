@@ -67,7 +67,7 @@ def log_error(r: Request, level: int, message: str) -> None:
             f'request: "{main.request_line}"')
     if r is not main:
         tail += f', subrequest: "{r.uri}"'
-    upstream = r.ctx.get(_LOG_UPSTREAM)
+    upstream = r.log_upstream
     if upstream:
         tail += f', upstream: "{upstream}"'
     headers = main.headers
@@ -82,7 +82,6 @@ def log_error(r: Request, level: int, message: str) -> None:
         conn.log(level, f"*{conn.number} {message}{tail}")
 
 
-_LOG_UPSTREAM = "log_upstream"  # r.ctx key: the URL nginx names as ", upstream: ..."
 
 
 def set_log_action(r: Request, action: str | None) -> None:
@@ -96,7 +95,7 @@ def set_log_action(r: Request, action: str | None) -> None:
 def set_log_upstream(r: Request, url: str | None) -> None:
     """The upstream URL error-log lines of ``r`` name after its request line
     (``, upstream: "http://127.0.0.1:8080/x"``), as ``ngx_http_log_error_handler``."""
-    r.ctx[_LOG_UPSTREAM] = url
+    r.log_upstream = url  # outlives internal redirects, as nginx's r->upstream
 
 
 def _location_error_log(cycle: Any, targets: list[tuple[str, str]]) -> ErrorLog | None:

@@ -234,6 +234,7 @@ class Request:
         "allow_ranges", "error_page", "cleanup", "filter_need_in_memory", "content_handler",
         "done", "request_length", "valid_location", "uri_changed", "err_status", "body",
         "expect_tested", "postpone", "out_node", "sr", "out_body", "gzip_vary", "pipeline",
+        "log_upstream",
         "__weakref__",
     )
 
@@ -290,6 +291,7 @@ class Request:
         self.out_body = b""  # an in-memory subrequest's body, once it has finished
         self.gzip_vary = False  # the header filter adds "Vary: Accept-Encoding" (gzip_vary)
         self.pipeline = False  # read from bytes the previous request left ($pipe)
+        self.log_upstream: str | None = None  # error-log lines' ", upstream: ..." (http.py)
 
     @property
     def exten(self) -> str:

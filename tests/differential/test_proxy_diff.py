@@ -312,9 +312,7 @@ def _request_log(server: ServerProcess, target: str, names: dict[str, str]
 @pytest.mark.parametrize("target", [
     "/p/rst", "/p/close", "/p/hang", "/p/midbody", "/p/midrst", "/p/stall", "/p/badchunk",
     "/g/close", "/dead/a", "/mc/k", "/mcb/end", "/mcb/trailer",
-    pytest.param("/ep/a", marks=pytest.mark.xfail(strict=True, reason=(
-        "engine/http.py set_log_upstream keeps the URL in r.ctx, which an internal redirect "
-        "clears; nginx keeps r->upstream, so the error page's lines still name it"))),
+    "/ep/a",  # the error page's lines still name the upstream (nginx keeps r->upstream)
 ])
 def test_error_log_lines_as_nginx(failing_pair: tuple[ServerProcess, ServerProcess,
                                                       dict[str, str]], target: str) -> None:
