@@ -45,6 +45,7 @@ from engine.module import ignore as ignore
 from engine.module import inherit as inherit
 from engine.module import parse_size as parse_size
 from engine.module import parse_time as parse_time
+from engine.module import set_bitmask as set_bitmask
 from engine.module import set_enum as set_enum
 from engine.module import set_flag as set_flag
 from engine.module import set_msec as set_msec
@@ -106,7 +107,8 @@ __all__ = [
     "set_content_type", "set_etag",
     "set_location", "CoreLocConf", "Location", "LocKind", "pcre_to_python", "UNSET", "Args",
     "ConfLevel", "Ctx",
-    "Directive", "Module", "Unset", "ignore", "inherit", "parse_size", "parse_time", "set_enum",
+    "Directive", "Module", "Unset", "ignore", "inherit", "parse_size", "parse_time",
+    "set_bitmask", "set_enum",
     "set_flag", "set_msec", "set_num", "set_sec", "set_size", "set_str", "set_str_list",
     "set_types", "type_matches",
     "DECLINED", "DONE", "ERROR", "OK", "Buf", "FileRef", "HeadersOut", "Request", "escape_uri",

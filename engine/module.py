@@ -312,6 +312,26 @@ def set_enum(attr: str, values: dict[str, Any]) -> Setter:
     return setter
 
 
+def set_bitmask(attr: str, names: tuple[str, ...]) -> Setter:
+    """``ngx_conf_set_bitmask_slot``: values without case, ORed into what the level has (the
+    directive may be repeated), a repeated value warned about, an unknown one an error; the
+    conf gets a frozenset of the names as ``names`` spells them."""
+    lowered = {n.lower(): n for n in names}
+
+    def setter(cf: "ConfContext", cmd: Directive, conf: Any) -> None:
+        current = getattr(conf, attr)
+        words = set() if current is UNSET else set(current)
+        for value in cf.args[1:]:
+            name = lowered.get(value.lower())
+            if name is None:
+                raise cf.error(f'invalid value "{value}"')
+            if name in words:
+                cf.warn(f'duplicate value "{value}"')
+            words.add(name)
+        setattr(conf, attr, frozenset(words))
+    return setter
+
+
 def set_str_list(attr: str) -> Setter:
     """Append all arguments to a list (list directives replace, never merge, across levels)."""
     def setter(cf: "ConfContext", cmd: Directive, conf: Any) -> None:

@@ -264,15 +264,6 @@ def _level(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None:
         raise cf.error("value must be between 1 and 9")
 
 
-def _proxied(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None:
-    if conf.proxied is not api.UNSET:
-        raise cf.error('"gzip_proxied" directive is duplicate')
-    for word in cf.args[1:]:
-        if word.lower() not in _PROXIED:  # ngx_conf_set_bitmask_slot: without case
-            raise cf.error(f'invalid value "{word}"')
-    conf.proxied = frozenset(w.lower() for w in cf.args[1:])
-
-
 def _disable(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None:
     if conf.disable is api.UNSET:
         conf.disable = []
@@ -308,7 +299,8 @@ MODULE = api.Module(
         api.Directive("gzip_min_length", _HSL, api.Args.TAKE1, api.set_size("min_length")),
         api.Directive("gzip_comp_level", _HSL, api.Args.TAKE1, _level),
         api.Directive("gzip_vary", _HSL, api.Args.FLAG, api.set_flag("vary")),
-        api.Directive("gzip_proxied", _HSL, api.Args.ONE_MORE, _proxied),
+        api.Directive("gzip_proxied", _HSL, api.Args.ONE_MORE,
+                      api.set_bitmask("proxied", _PROXIED)),
         api.Directive("gzip_http_version", _HSL, api.Args.TAKE1,
                       api.set_enum("http_version", {"1.0": "1.0", "1.1": "1.1"})),
         api.Directive("gzip_disable", _HSL, api.Args.ONE_MORE, _disable),

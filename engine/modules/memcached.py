@@ -196,26 +196,6 @@ def _bind(cf: api.ConfContext) -> None:
         conf.target = us
 
 
-def _bitmask(attr: str, names: tuple[str, ...]) -> Any:
-    """``ngx_conf_set_bitmask_slot``: values without case, ORed into what the level has
-    (the directive may be repeated), a repeated value warned about, an unknown one an
-    error; the names are kept as nginx spells them."""
-    lowered = {n.lower(): n for n in names}
-
-    def setter(cf: api.ConfContext, cmd: api.Directive, conf: Any) -> None:
-        current = getattr(conf, attr)
-        words = set() if current is api.UNSET else set(current)
-        for value in cf.args[1:]:
-            name = lowered.get(value.lower())
-            if name is None:
-                raise cf.error(f'invalid value "{value}"')
-            if name in words:
-                cf.warn(f'duplicate value "{value}"')
-            words.add(name)
-        setattr(conf, attr, frozenset(words))
-    return setter
-
-
 _HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC
 _D = api.Directive
 
@@ -227,7 +207,7 @@ MODULE = api.Module(
         _D("memcached_send_timeout", _HSL, api.Args.TAKE1, api.set_msec("send_timeout")),
         _D("memcached_read_timeout", _HSL, api.Args.TAKE1, api.set_msec("read_timeout")),
         _D("memcached_next_upstream", _HSL, api.Args.ONE_MORE,
-           _bitmask("next_upstream", _NEXT)),
+           api.set_bitmask("next_upstream", _NEXT)),
         _D("memcached_gzip_flag", _HSL, api.Args.TAKE1, api.set_num("gzip_flag")),
         _D("memcached_buffer_size", _HSL, api.Args.TAKE1, api.set_size("buffer_size")),
     ],

@@ -624,26 +624,6 @@ def _name_set(attr: str) -> Any:
     return setter
 
 
-def _bitmask(attr: str, names: tuple[str, ...]) -> Any:
-    """``ngx_conf_set_bitmask_slot``: values without case, ORed into what the level has
-    (the directive may be repeated), a repeated value warned about, an unknown one an
-    error; the names are kept as nginx spells them."""
-    lowered = {n.lower(): n for n in names}
-
-    def setter(cf: api.ConfContext, cmd: api.Directive, conf: Any) -> None:
-        current = getattr(conf, attr)
-        words = set() if current is api.UNSET else set(current)
-        for value in cf.args[1:]:
-            name = lowered.get(value.lower())
-            if name is None:
-                raise cf.error(f'invalid value "{value}"')
-            if name in words:
-                cf.warn(f'duplicate value "{value}"')
-            words.add(name)
-        setattr(conf, attr, frozenset(words))
-    return setter
-
-
 def _redirect(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
     if cf.args[1] not in ("default", "off") or len(cf.args) > 2:
         raise cf.error('"proxy_redirect" with replacement strings is not supported by trinx')
@@ -698,7 +678,7 @@ MODULE = api.Module(
         _D("proxy_send_timeout", _HSL, api.Args.TAKE1, api.set_msec("send_timeout")),
         _D("proxy_read_timeout", _HSL, api.Args.TAKE1, api.set_msec("read_timeout")),
         _D("proxy_next_upstream", _HSL, api.Args.ONE_MORE,
-           _bitmask("next_upstream", _NEXT)),
+           api.set_bitmask("next_upstream", _NEXT)),
         _D("proxy_next_upstream_tries", _HSL, api.Args.TAKE1,
            api.set_num("next_upstream_tries")),
         _D("proxy_next_upstream_timeout", _HSL, api.Args.TAKE1,
@@ -708,7 +688,7 @@ MODULE = api.Module(
         _D("proxy_hide_header", _HSL, api.Args.TAKE1, _name_set("hide_headers")),
         _D("proxy_pass_header", _HSL, api.Args.TAKE1, _name_set("pass_headers")),
         _D("proxy_ignore_headers", _HSL, api.Args.ONE_MORE,
-           _bitmask("ignore_headers", _IGNORE)),
+           api.set_bitmask("ignore_headers", _IGNORE)),
         _D("proxy_redirect", _HSL, api.Args.TAKE12, _redirect),
         _D("proxy_buffering", _HSL, api.Args.FLAG, api.set_flag("buffering")),
         _D("proxy_request_buffering", _HSL, api.Args.FLAG, api.set_flag("request_buffering")),

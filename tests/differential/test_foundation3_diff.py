@@ -362,6 +362,7 @@ def _config_diff(directive: str, tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.parametrize("directive", ["gzip_proxied ANY Expired;", "gzip_proxied any bogus;",
+                                       "gzip_proxied any; gzip_proxied expired ANY;",
                                        "log_not_found ON;", "sendfile Off;",
                                        "server_tokens BUILD;", "server_tokens maybe;", "if_modified_since Exact;",
                                        "gzip_http_version 1.0;"])
