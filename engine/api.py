@@ -9,7 +9,6 @@ from __future__ import annotations
 from engine.conf import ConfigError as ConfigError
 from engine.conf import Statement as Statement
 from engine.conf import Token as Token
-from engine.conf import Tokenizer as Tokenizer
 from engine.cycle import ConfContext as ConfContext
 from engine.cycle import Phase as Phase
 from engine.http import absolute_location as absolute_location
@@ -119,5 +118,5 @@ __all__ = [
     "runtime_upstream", "subrequest", "wait_subrequest", "wait_subrequests",
     "regex_compile", "regex_exec", "set_captures",
     "OpenError", "Symlinks", "file_info", "open_file", "symlinks_from",
-    "set_log_action", "set_log_upstream", "Tokenizer", "NameHashes",
+    "set_log_action", "set_log_upstream", "NameHashes",
 ]

@@ -235,15 +235,21 @@ class ConfContext:
 
     # --- parsing ---------------------------------------------------------------------------
 
-    def parse_file(self, path: str) -> None:
+    def open_file(self, path: str) -> Tokenizer:
+        """A tokenizer over a config file (nginx's open error if it cannot be read); the
+        file is recorded for ``-T``.  ``include`` inside free-form blocks uses it too."""
         try:
             with open(path, "rb") as f:
                 text = f.read().decode("latin-1")
         except OSError as e:
             raise self.error(f'open() "{path}" failed ({e.errno}: {e.strerror})') from None
         self.cycle.files_read.append((path, text))
+        return Tokenizer(text, path)
+
+    def parse_file(self, path: str) -> None:
+        tok = self.open_file(path)
         saved = (self._tok, self.file, self.line)
-        self._tok = Tokenizer(text, path)
+        self._tok = tok
         try:
             self._parse(in_block=False)
         finally:

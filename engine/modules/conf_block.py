@@ -36,14 +36,8 @@ def include(cf: api.ConfContext, handler: Handler) -> None:
 
 
 def _parse_file(cf: api.ConfContext, path: str, handler: Handler) -> None:
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("latin-1")
-    except OSError as e:
-        raise cf.error(f'open() "{path}" failed ({e.errno}: {e.strerror})') from None
-    cf.cycle.files_read.append((path, text))
+    tok = cf.open_file(path)
     saved = (cf.file, cf.line, cf.args)
-    tok = api.Tokenizer(text, path)
     while True:
         st = tok.next()
         cf.file, cf.line = st.file, st.line
