@@ -21,14 +21,12 @@ its requests starts.
 from __future__ import annotations
 
 import errno
-import functools
 import logging
 import math
 import socket
 import os
-import re
 import traceback
-from typing import Any, NamedTuple
+from typing import Any
 
 import h11
 import trio
@@ -38,6 +36,9 @@ from engine.http import finalize_bad_request, log_error, run_request
 from engine.http_core import HTTP_CORE, CoreLocConf, CoreSrvConf
 from engine.log import ErrorLog
 from engine.request import BadRequest, Buf, Request, parse_target
+from engine.request_head import (METHOD_CHARS, METHODS, ODD_NAME_CHAR, UNIQUE_HEADERS,
+                                 head_too_large, refusal, select_server, valid_headers,
+                                 validate_host)
 from engine.subrequest import SubrequestError
 from engine.special import error_page_body, status_line
 from engine.util import http_date
@@ -114,7 +115,7 @@ class HttpConnection:
         self.remote_addr, self.remote_port = str(peer[0]), int(peer[1])
         self.server_addr, self.server_port = str(local[0]), int(local[1])
         # nginx's header buffer limits are enforced by _check_incomplete_head and
-        # _head_too_large; h11's own limit only has to stay out of their way
+        # head_too_large; h11's own limit only has to stay out of their way
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
         self.head_received = 0
         self.head_limit = 8192
@@ -392,8 +393,8 @@ class HttpConnection:
         """
         headers_in = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
         dropped: list[str] = []
-        if _ODD_NAME_CHAR.search(" ".join([n for n, _ in headers_in])):
-            headers_in, dropped = _valid_headers(servers[0], event, headers_in)
+        if ODD_NAME_CHAR.search(" ".join([n for n, _ in headers_in])):
+            headers_in, dropped = valid_headers(servers[0], event, headers_in)
         hmap: dict[str, str] = {}
         head_size = 0
         duplicate = None
@@ -405,13 +406,13 @@ class HttpConnection:
                     hmap[n] += "; " + v
                 elif n == "x-forwarded-for":
                     hmap[n] += ", " + v
-                elif n in _UNIQUE_HEADERS and duplicate is None:
+                elif n in UNIQUE_HEADERS and duplicate is None:
                     duplicate = (n, v, hmap[n])
             else:
                 hmap[n] = v
         raw_host = hmap.get("host")
-        host = _validate_host(raw_host) if raw_host is not None else ""
-        server = (_select_server(cycle, self.listen_key, servers, host) if host
+        host = validate_host(raw_host) if raw_host is not None else ""
+        server = (select_server(cycle, self.listen_key, servers, host) if host
                   else servers[0])
         r = Request(self, cycle, server)
         r.method = method = event.method.decode("latin-1")
@@ -441,7 +442,7 @@ class HttpConnection:
         if duplicate is not None or pair is not None:
             return r, self._reject(400, 'client sent duplicate header line: "%s: %s", '
                                         'previous value: "%s: %s"' % pair, r)
-        if method not in _METHODS and method.strip(_METHOD_CHARS):
+        if method not in METHODS and method.strip(METHOD_CHARS):
             return r, self._reject(400, "client sent invalid method", r, line=True)
         if version[0] != "1":
             if version[0] == "0":
@@ -449,7 +450,7 @@ class HttpConnection:
             return r, self._reject(505, "client sent unsupported HTTP version", r, line=True)
         cscf: CoreSrvConf = servers[0].srv_conf[HTTP_CORE]
         if len(line) + 2 + head_size + 2 > cscf.client_header_buffer_size:  # type: ignore
-            status, long_line = _head_too_large(cscf, len(line) + 2, event.headers.raw_items())
+            status, long_line = head_too_large(cscf, len(line) + 2, event.headers.raw_items())
             if status:
                 message = ("client sent too long URI" if status == 414 else
                            f'client sent too long header line: "{long_line}..."' if long_line
@@ -739,232 +740,6 @@ def _listen_socket(addr: str, port: int) -> socket.socket:
 def _close_socket(sock: socket.socket) -> None:
     trio.lowlevel.notify_closing(sock)
     sock.close()
-
-
-@functools.lru_cache(maxsize=512)  # clients repeat their Host: one scan per distinct value
-def _validate_host(host: str) -> str | None:
-    """nginx's ``ngx_http_validate_host``: the name without port, ASCII-lowercased, one
-    trailing dot dropped; None if invalid (empty, "..", "/", NUL, controls, space, DEL)."""
-    dot_pos = -2
-    host_len = len(host)
-    literal = rest = False
-    for i, ch in enumerate(host):
-        if ch == ".":
-            if dot_pos == i - 1:
-                return None
-            dot_pos = i
-        elif ch == ":":
-            if not literal and not rest:
-                host_len = i
-                rest = True
-        elif ch == "[":
-            if i == 0:
-                literal = True
-        elif ch == "]":
-            if literal:
-                host_len = i + 1
-                literal = False
-                rest = True
-        elif ch == "/" or ch <= " " or ch == "\x7f":
-            return None
-    if dot_pos == host_len - 1:
-        host_len -= 1
-    if host_len <= 0:
-        return None
-    return host[:host_len].translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
-# nginx's ngx_http_process_unique_header_line: sent twice, these are a 400 (checked on 1.22)
-_UNIQUE_HEADERS = frozenset({"host", "if-range", "if-match", "if-none-match",
-                             "if-modified-since", "if-unmodified-since", "expect",
-                             "transfer-encoding", "content-length", "authorization",
-                             "content-range"})
-_METHOD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
-
-
-_METHOD_START = re.compile(rb"[A-Z_-]+ ")
-_ODD_NAME_CHAR = re.compile(r"[^a-z0-9\- ]")
-_NAME = re.compile(r"[a-z0-9-]+")
-_NAME_WITH_UNDERSCORES = re.compile(r"[a-z0-9_-]+")
-
-
-def _valid_headers(server: ServerConf, event: h11.Request, headers_in: list[tuple[str, str]]
-                   ) -> tuple[list[tuple[str, str]], list[str]]:
-    """nginx reads header names of letters, digits and "-" (and "_" with
-    ``underscores_in_headers``); under ``ignore_invalid_headers`` (the default) a line with
-    any other byte in its name is dropped (and logged).  The kept headers, and the dropped
-    lines as the client sent them."""
-    cscf: CoreSrvConf = server.srv_conf[HTTP_CORE]
-    if not cscf.ignore_invalid_headers:
-        return headers_in, []
-    valid = _NAME_WITH_UNDERSCORES if cscf.underscores_in_headers else _NAME
-    kept, dropped = [], []
-    for (n, v), (raw_name, _) in zip(headers_in, event.headers.raw_items()):
-        if valid.fullmatch(n):
-            kept.append((n, v))
-        else:
-            dropped.append(f'{raw_name.decode("latin-1")}: {v}')
-    return kept, dropped
-
-
-class Refusal(NamedTuple):
-    """What nginx logs for a request head h11 refused."""
-
-    message: str
-    in_line: bool  # about the request line ("while reading client request line")
-    request_line: str  # as nginx's log context shows it (up to the first CR or LF)
-    host: str  # the Host read before the bad line, if any
-    length: int  # nginx's $request_length: the bytes it had taken when it refused
-
-
-def refusal(h11_message: str, status: int, head: bytes) -> Refusal:
-    """``ngx_http_process_request_line`` / ``_request_headers``' view of a head h11
-    refused: the message, the log context, and how far nginx had read."""
-    head = head.lstrip(b"\r\n")
-    end = len(head)
-    for stop in (b"\r", b"\n"):
-        i = head.find(stop)
-        if 0 <= i < end:
-            end = i
-    request_line = head[:end].decode("latin-1")
-    pos = head.find(b"\n") + 1 if b"\n" in head else len(head)
-    lines: list[tuple[bytes, int, int]] = []  # (line, start, end after its LF)
-    while pos < len(head):
-        nl = head.find(b"\n", pos)
-        stop = len(head) if nl < 0 else nl + 1
-        line = head[pos:stop].rstrip(b"\r\n")
-        if not line:
-            lines.append((b"", pos, stop))  # the blank line ending the head
-            break
-        lines.append((line, pos, stop))
-        pos = stop
-    head_end = lines[-1][2] if lines else len(head)
-    host = ""
-    bad: tuple[str, int] | None = None
-    for line, start, _ in lines:
-        if not line:
-            break
-        for i, c in enumerate(line):
-            if c <= 0x20 or c == 0x7F or c == 0x3A:  # nginx's end of a header name
-                break
-        else:
-            i, c = len(line), 0
-        if c != 0x3A or i == 0:
-            bad = (line[:i].decode("latin-1") + "\\x%02x..." % (line[i] if i < len(line)
-                                                                else 0), start)
-            break
-        if line[:i].lower() == b"host" and not host:
-            host = line[i + 1:].strip().decode("latin-1")
-
-    def named(name: bytes) -> list[tuple[str, str, int]]:
-        """The header lines called ``name``: (name as sent, value, end offset)."""
-        out = []
-        for line, _, stop in lines:
-            n, sep, v = line.partition(b":")
-            if sep and n.lower() == name:
-                out.append((n.decode("latin-1"), v.strip().decode("latin-1"), stop))
-        return out
-
-    def duplicate(what: str, found: list[tuple[str, str, int]]) -> Refusal:
-        (n1, v1, _), (n2, v2, stop) = found[0], found[1]
-        return Refusal(f'client sent duplicate {what}: "{n2}: {v2}", previous value: '
-                       f'"{n1}: {v1}"', False, request_line, host, stop)
-
-    if status == 414:
-        return Refusal("client sent too long URI", True, request_line, "", 0)
-    if status == 494:
-        return Refusal("client sent too large request", False, request_line, host, 0)
-    if h11_message.startswith("illegal request line"):
-        method_ok = _METHOD_START.match(head) is not None
-        return Refusal("client sent invalid request" if method_ok else
-                       "client sent invalid method", True, request_line, "", 0)
-    if "Missing mandatory Host" in h11_message:
-        return Refusal('client sent HTTP/1.1 request without "Host" header', False,
-                       request_line, host, head_end)
-    if "multiple Host" in h11_message and len(named(b"host")) > 1:
-        return duplicate("host header", named(b"host"))
-    if status == 501:
-        te = named(b"transfer-encoding")
-        value, stop = (te[0][1], te[0][2]) if te else ("", head_end)
-        return Refusal(f'client sent unknown "Transfer-Encoding": "{value}"', False,
-                       request_line, host, stop)
-    if "Content-Length" in h11_message and len(named(b"content-length")) > 1:
-        return duplicate("header line", named(b"content-length"))
-    if bad is not None:
-        return Refusal(f'client sent invalid header line: "{bad[0]}"', False, request_line,
-                       host, bad[1])
-    return Refusal("client sent invalid request", False, request_line, host, head_end)
-
-
-def _head_too_large(cscf: CoreSrvConf, line_len: int,
-                    headers: list[tuple[bytes, bytes]]) -> tuple[int, str]:
-    """414/494 if the head would not fit nginx's header buffers, else 0; with the start of
-    a header line too long for any buffer (nginx logs up to 1748 bytes of it).
-
-    nginx reads the head into ``client_header_buffer_size``; a line that does not fit moves
-    (whole) into one of ``large_client_header_buffers``: a request line longer than a large
-    buffer is 414, a header line is 494, and running out of large buffers is 494.
-    """
-    num, size = cscf.large_client_header_buffers  # type: ignore[misc]
-    cap, fill, used = cscf.client_header_buffer_size, 0, 0
-    lines = [line_len] + [len(n) + len(v) + 4 for n, v in headers] + [2]
-    for i, n in enumerate(lines):
-        if fill + n > cap:  # type: ignore[operator]
-            if n > size:
-                if i == 0:
-                    return 414, ""
-                name, value = headers[i - 1]
-                text = (name + b": " + value)[:min(size, _MAX_ERROR_STR - 300)]
-                return 494, text.decode("latin-1")
-            used += 1
-            if used > num:
-                return 494, ""
-            cap, fill = size, 0
-        fill += n
-    return 0, ""
-
-
-_MAX_ERROR_STR = 2048  # NGX_MAX_ERROR_STR
-
-
-def _select_server(cycle: Cycle, key: tuple[str, int], servers: list[ServerConf],
-                   host: str) -> ServerConf:
-    """nginx's ``ngx_http_find_virtual_server``: the exact name, then the most specific
-    leading wildcard (``*.x``, ``.x``), then trailing wildcard (``x.*``) -- from the names as
-    nginx hashed them (``cycle.name_hashes``: a conflicting name went to the first server
-    in configuration order, or nowhere) -- then the first matching regex in configuration
-    order; else the default server (``servers[0]``)."""
-    if len(servers) == 1:
-        return servers[0]
-    hashes = cycle.name_hashes.get(key)
-    if hashes is not None:
-        srv = hashes.exact.get(host)
-        if srv is not None:
-            return srv  # type: ignore[no-any-return]
-        if hashes.head:
-            dot = host.find(".")
-            while dot >= 0:
-                srv = hashes.head.get(host[dot + 1:])
-                if srv is not None:
-                    return srv  # type: ignore[no-any-return]
-                dot = host.find(".", dot + 1)
-        if hashes.tail:
-            dot = host.rfind(".")
-            while dot > 0:
-                srv = hashes.tail.get(host[:dot])
-                if srv is not None:
-                    return srv  # type: ignore[no-any-return]
-                dot = host.rfind(".", 0, dot)
-    with_regexes = [srv for srv in servers if srv.srv_conf[HTTP_CORE].name_regexes]
-    if len(with_regexes) > 1:
-        with_regexes.sort(key=cycle.servers.index)
-    for srv in with_regexes:
-        for rx in srv.srv_conf[HTTP_CORE].name_regexes:
-            if rx.search(host):
-                return srv
-    return servers[0]
 
 
 class Server:

@@ -1,4 +1,4 @@
-"""engine.server.refusal: what nginx logs for a request head h11 refused (sans-IO; the
+"""engine.request_head.refusal: what nginx logs for a request head h11 refused (sans-IO; the
 messages were read off nginx 1.22, see tests/differential/test_foundation3_diff.py)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import h11
 import pytest
 
-from engine.server import refusal
+from engine.request_head import refusal
 
 CASES = [
     (b"BAD\r\n\r\n", "client sent invalid method", True, "BAD", ""),
