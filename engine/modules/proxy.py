@@ -5,20 +5,21 @@ Directives: ``proxy_pass``, ``proxy_set_header``, ``proxy_http_version``,
 ``proxy_send_timeout``, ``proxy_read_timeout``, ``proxy_next_upstream``,
 ``proxy_next_upstream_tries``, ``proxy_next_upstream_timeout``, ``proxy_intercept_errors``,
 ``proxy_force_ranges``, ``proxy_hide_header``, ``proxy_pass_header``,
-``proxy_ignore_headers``, ``proxy_redirect`` (``default`` and ``off``); ``proxy_buffering``,
-``proxy_buffer_size``, ``proxy_buffers``, ``proxy_busy_buffers_size``,
-``proxy_request_buffering`` are accepted (trinx streams the response with backpressure).
+``proxy_ignore_headers``, ``proxy_redirect`` (``default`` and ``off``), ``proxy_buffer_size`` (bounds the response
+head, as nginx's first buffer: "upstream sent too big header"); ``proxy_buffering``,
+``proxy_buffers``, ``proxy_busy_buffers_size``, ``proxy_request_buffering`` are accepted
+(trinx streams the response with backpressure).
 Variables: ``$proxy_host``, ``$proxy_port``, ``$proxy_add_x_forwarded_for``,
 ``$upstream_addr``, ``$upstream_status``, ``$upstream_response_time``.
 
 The request line and headers follow reference/upstream.md §1-§2 (URI forms A-E, header
 order: ``proxy_set_header`` ones, then the defaults, then the client's).  The client body is
 read first, into memory up to 16 KiB and a temporary file beyond (nginx's request
-buffering), so a retry can send it again.  Responses are read as h11 (client side) reads
-them: status line and headers, chunked or length-delimited or close-delimited bodies; an
-invalid header is a 502.  The common shape (a valid head with one Content-Length, or no
-body) takes a fast path that accepts exactly h11's grammar and counts body bytes; anything
-else goes to h11 itself (see HttpProxy).  A connection that sent more than its
+buffering), so a retry can send it again.  Response header lines are read as nginx
+reads them (ngx_http_parse_header_line; an invalid one is a 502 naming it), the body framed
+as h11 (client side) frames it: chunked, length-delimited or close-delimited.  The common
+shape (a valid head with one Content-Length, or no body) takes a fast path that counts
+body bytes (see HttpProxy).  A connection that sent more than its
 Content-Length is not reused.  ``X-Accel-Redirect`` becomes an internal redirect.
 """
 
@@ -86,6 +87,7 @@ class ProxyLocConf:
     accepted: str | api.Unset = api.UNSET
     buffering: bool | api.Unset = api.UNSET  # checked as nginx, not acted on (see above)
     request_buffering: bool | api.Unset = api.UNSET
+    buffer_size: int | api.Unset = api.UNSET  # bounds the response head, as nginx's buffer
     hidden: frozenset[str] = frozenset()  # derived: the response headers not passed
     fixed: dict[str, Any] = field(default_factory=dict)  # HttpProxy._fixed_lines by host
 
@@ -117,6 +119,8 @@ class ProxyLocConf:
         self.buffering = api.inherit(self.buffering, parent.buffering, True)
         self.request_buffering = api.inherit(self.request_buffering,
                                              parent.request_buffering, True)
+        # nginx's default is one memory page
+        self.buffer_size = api.inherit(self.buffer_size, parent.buffer_size, 4096)
         self.hidden = (_HIDDEN | self.hide_headers) - self.pass_headers  # type: ignore
 
 
@@ -125,14 +129,13 @@ class ProxyLocConf:
 class HttpProxy:
     """One proxied request: nginx's proxy callbacks.
 
-    The response head is parsed by a fast path that accepts exactly what h11 accepts for
-    the common shape (``HTTP/1.x`` status >= 200, each header line a token, a colon and a
-    value, one ``Content-Length`` or a response without body) and frames the body by
-    counting bytes.  Anything else (informational responses, chunked or close-delimited
-    bodies, obsolete line folding, bare LF, invalid bytes) is handed, bytes as received,
-    to an h11 client connection, whose verdict (including "invalid header") stands.  A
-    fresh ``h11.Connection`` plus the events describing our request cost a proxied
-    request about a quarter of its time.
+    The response head is parsed by a fast path for the common shape (``HTTP/1.x`` status
+    >= 200, each header line a token, a colon and a value without NUL or edge tabs, one
+    ``Content-Length`` or a response without body), which frames the body by counting
+    bytes.  Other heads go to _slow: lines as nginx reads them, chunked or
+    close-delimited bodies framed by h11 (a fresh ``h11.Connection`` costs a proxied
+    request about a quarter of its time, hence the fast path).  The head, status line
+    included, must fit in ``proxy_buffer_size`` as in nginx.
     """
 
     buffering = True  # nginx's u->buffering: body bytes are "reading upstream" from the first
@@ -202,6 +205,7 @@ class HttpProxy:
         self.headers: Sequence[tuple[str, str]] = ()
         self.length = 0  # body bytes still to come (fast path)
         self.reusable = False  # the head allows keepalive (fast path)
+        self.fed = 0  # bytes given to h11 (its head is bounded by proxy_buffer_size too)
 
     async def send_body(self, stream: Any) -> None:
         if self.body is None:
@@ -216,10 +220,11 @@ class HttpProxy:
         if self.h is not None:
             return self._h11_header(data)
         buf = self.buf + data if self.buf else data
-        end = buf.find(b"\r\n\r\n")
+        limit: int = self.conf.buffer_size  # type: ignore[assignment]
+        end = buf.find(b"\r\n\r\n", 0, limit)  # the head must fit in proxy_buffer_size
         if end < 0:
-            if b"\n\n" in buf or b"\n\r\n" in buf or len(buf) > _H11_MAX_HEAD:
-                return self._fallback(buf)  # h11 ends (or refuses) the head here
+            if b"\n\n" in buf or b"\n\r\n" in buf or len(buf) >= limit:
+                return self._slow(buf, limit)
             self.buf = buf
             return None
         key = (buf[:end], self.r.method)
@@ -230,10 +235,65 @@ class HttpProxy:
                 _HEADS.clear()
             _HEADS[key] = head
         if head is None:
-            return self._fallback(buf)
+            return self._slow(buf, limit)
         self.status, version, self.headers, self.length, self.reusable = head
         self.reusable = self.reusable and version == "1" and not self.close
         self.buf = buf[end + 4:]
+        return self.status
+
+    def _slow(self, buf: bytes, limit: int) -> int | None:
+        """A head off the fast path: its lines read as nginx reads them (_nginx_lines),
+        the body framed by counting Content-Length bytes or, for chunked and
+        read-until-close bodies, by h11 fed a head of the framing headers only.  A status
+        line the fast path refuses (or an informational response) goes to h11 as it came
+        (nginx would pass it through as HTTP/0.9: a documented difference)."""
+        head = buf[:limit]
+        eol = head.find(b"\n")
+        line = head[:eol] if eol >= 0 else b""
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        m = _STATUS_LINE.fullmatch(line.decode("latin-1")) if eol >= 0 else None
+        if m is None or self.r.method == "CONNECT":
+            if eol < 0 and len(buf) < limit:
+                self.buf = buf
+                return None
+            return self._fallback(buf)
+        parsed = _nginx_lines(head, eol + 1)
+        if parsed is None:
+            if len(buf) >= limit:
+                raise ValueError("upstream sent too big header")
+            self.buf = buf
+            return None
+        headers, end = parsed
+        status = int(m.group(2))
+        length = -1
+        chunked = reusable = False
+        framing = []
+        for name, value in headers:
+            low = name.lower()
+            if low == "content-length":
+                # nginx 1.22: the last one counts; a value not all digits is no length
+                length = int(value) if value.isdigit() and value.isascii() else -1
+            elif low == "transfer-encoding":
+                chunked = True
+                framing.append(f"{name}: {value}\r\n")
+            elif low == "connection":
+                framing.append(f"{name}: {value}\r\n")
+        self.headers = headers
+        if status in (204, 304) or self.r.method == "HEAD":
+            length = 0
+        if not chunked and length >= 0:
+            self.status, self.length, self.buf = status, length, buf[end:]
+            self.reusable = m.group(1) == "1" and not self.close and not any(
+                "close" in (t.strip().lower() for t in v.split(","))
+                for n, v in headers if n.lower() == "connection")
+            return status
+        if length >= 0:
+            framing.append(f"Content-Length: {length}\r\n")
+        synthetic = (line.decode("latin-1") + "\r\n" + "".join(framing) + "\r\n"
+                     ).encode("latin-1")
+        self._fallback(synthetic + buf[end:])
+        self.headers = headers  # nginx's reading of them, not h11's
         return self.status
 
     def _fallback(self, data: bytes) -> int | None:
@@ -244,18 +304,22 @@ class HttpProxy:
         h.send(h11.Request(method=self.r.method, target="/", headers=headers))
         h.send(h11.EndOfMessage())
         self.buf = b""
+        self.fed = 0
         return self._h11_header(data)
 
     def _h11_header(self, data: bytes) -> int | None:
         h = self.h
         assert h is not None
         h.receive_data(data)
+        self.fed += len(data)
         while True:
             try:
                 event = h.next_event()
             except h11.RemoteProtocolError:
                 raise ValueError(_INVALID_HEADER) from None
             if event is h11.NEED_DATA:
+                if self.fed >= self.conf.buffer_size:  # type: ignore[operator]
+                    raise ValueError("upstream sent too big header")
                 return None
             if isinstance(event, h11.InformationalResponse):
                 continue
@@ -282,8 +346,8 @@ class HttpProxy:
                 accel = value
             if low == "content-type":
                 ho.content_type = value
-            elif low == "content-length" and value.isdigit():
-                ho.content_length = int(value)
+            elif low == "content-length":  # the last one counts, as in nginx 1.22
+                ho.content_length = int(value) if value.isdigit() and value.isascii() else -1
             elif low == "last-modified":
                 ho.last_modified = _http_time(value)
             elif low == "etag":
@@ -332,6 +396,9 @@ class HttpProxy:
             # more than Content-Length: the connection is not reused (nginx closes a
             # cached connection that has something to read)
             self.reusable = False
+            if left:
+                api.log_error(self.r, logging.WARNING, "upstream sent more data than "
+                              'specified in "Content-Length" header')
             data = data[:left]
         self.length = 0
         return ([data] if data else []), True
@@ -365,7 +432,8 @@ class HttpProxy:
 
 
 ACCEL = -100  # start_body's "internal redirect instead" code
-# nginx adds the line up to the bad byte (``: "X-A: a\x00..."``); h11 does not say where
+# a bad header line adds itself up to the bad byte (``: "X-A: a\x00..."``, _invalid); a bad
+# status line, which h11 judges, has it bare
 _INVALID_HEADER = "upstream sent invalid header"
 
 # h11's grammar (h11/_abnf.py) over the head decoded as latin-1: a token, a colon, a value
@@ -373,14 +441,13 @@ _INVALID_HEADER = "upstream sent invalid header"
 # whitespace around it.  Explicit classes: str's \s is wider than bytes'.
 _STATUS_LINE = re.compile(r"HTTP/1\.([01]) ([2-9][0-9][0-9])(?: [^\x00\n\r\x0b\x0c]*)?")
 _HEADER_LINES = re.compile(  # each match is one whole line or nothing (the lookahead)
-    r"\r\n([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*"
-    r"((?:[^\x00\t\n\r\x0b\x0c ]+(?:[ \t]+[^\x00\t\n\r\x0b\x0c ]+)*)?)[ \t]*(?=\r\n|\Z)")
+    r"\r\n([-!#$%&'*+.^_`|~0-9a-zA-Z]+): *"
+    r"((?:[^\x00\t\n\r\x0b\x0c ]+(?:[ \t]+[^\x00\t\n\r\x0b\x0c ]+)*)?) *(?=\r\n|\Z)")
 _DIGITS = re.compile(r"[0-9]+")
 # Parsed heads by their bytes: a backend sends the same head again and again (the Date
 # changes once a second), and the result is immutable (a bounded pure cache).
 _HEADS: dict[tuple[bytes, str], Any] = {}
 _MISSING = object()
-_H11_MAX_HEAD = 16 * 1024  # h11's max_incomplete_event_size
 
 
 def _parse_head(head: str, method: str
@@ -416,6 +483,103 @@ def _parse_head(head: str, method: str
     elif length < 0:
         return None  # read until close: h11
     return status, m.group(1), headers, length, reusable
+
+
+
+# --- nginx's header-line parser (ngx_http_parse_header_line), for heads off the fast path --
+
+_NAME_CHARS = frozenset(b"-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _invalid(buf: bytes, start: int, end: int) -> ValueError:
+    """nginx's ``upstream sent invalid header: "<line up to the bad byte>\\xNN..."``."""
+    line = buf[start:end].decode("latin-1")
+    return ValueError(f'{_INVALID_HEADER}: "{line}\\x{buf[end]:02x}..."')
+
+
+def _nginx_lines(buf: bytes, pos: int) -> tuple[list[tuple[str, str]], int] | None:
+    """The header lines of ``buf`` from ``pos`` (just after the status line) as nginx reads
+    an upstream's: ([(name, value)], offset just after the empty line), None when the head
+    is not complete yet, ValueError (nginx's message) on an invalid line.  Unlike h11 it
+    takes a line without a colon as a header with an empty value, names with any bytes
+    above space but ``:`` (nginx only flags those), only spaces (not tabs) around values,
+    and skips a duplicate ``HTTP/...`` status line (IIS)."""
+    headers: list[tuple[str, str]] = []
+    n = len(buf)
+    while True:
+        if pos >= n:
+            return None
+        start = pos
+        ch = buf[pos]
+        if ch == 0x0A:
+            return headers, pos + 1
+        if ch == 0x0D:  # sw_header_almost_done: CRs, then LF
+            pos += 1
+            while pos < n and buf[pos] == 0x0D:
+                pos += 1
+            if pos >= n:
+                return None
+            if buf[pos] != 0x0A:
+                raise _invalid(buf, start, start)
+            return headers, pos + 1
+        if ch <= 0x20 or ch == 0x7F or ch == 0x3A:
+            raise _invalid(buf, start, start)
+        # sw_name
+        pos += 1
+        while pos < n:
+            ch = buf[pos]
+            if ch in _NAME_CHARS:
+                pos += 1
+                continue
+            if ch == 0x3A or ch == 0x0D or ch == 0x0A:
+                break
+            if ch == 0x2F and pos - start == 4 and buf[start:pos] == b"HTTP":
+                break
+            if ch <= 0x20 or ch == 0x7F:
+                raise _invalid(buf, start, pos)
+            pos += 1  # nginx's r->invalid_header: accepted from an upstream
+        if pos >= n:
+            return None
+        name = buf[start:pos].decode("latin-1")
+        if ch == 0x2F:  # sw_ignore_line
+            eol = buf.find(b"\n", pos)
+            if eol < 0:
+                return None
+            pos = eol + 1
+            continue
+        value_end = pos
+        if ch == 0x3A:
+            pos += 1
+            while pos < n and buf[pos] == 0x20:
+                pos += 1
+            value_start = value_end = pos
+            while pos < n:
+                ch = buf[pos]
+                if ch == 0x0D or ch == 0x0A:
+                    break
+                if ch == 0:
+                    raise _invalid(buf, start, pos)
+                pos += 1
+                if ch != 0x20:
+                    value_end = pos
+            if pos >= n:
+                return None
+            value = buf[value_start:value_end].decode("latin-1")
+            cr_at = value_end  # nginx's header_end: where trailing spaces (or the CR) begin
+        else:  # no colon: a header with an empty value
+            value = ""
+            cr_at = pos
+        # sw_almost_done: CRs, then LF; anything else is invalid at the line's end
+        if buf[pos] == 0x0D:
+            pos += 1
+            while pos < n and buf[pos] == 0x0D:
+                pos += 1
+            if pos >= n:
+                return None
+            if buf[pos] != 0x0A:
+                raise _invalid(buf, start, cr_at)
+        headers.append((name, value))
+        pos += 1
 
 
 def _original_case(r: api.Request, name: str) -> str:
@@ -692,7 +856,7 @@ MODULE = api.Module(
         _D("proxy_redirect", _HSL, api.Args.TAKE12, _redirect),
         _D("proxy_buffering", _HSL, api.Args.FLAG, api.set_flag("buffering")),
         _D("proxy_request_buffering", _HSL, api.Args.FLAG, api.set_flag("request_buffering")),
-        _D("proxy_buffer_size", _HSL, api.Args.TAKE1, _accept),
+        _D("proxy_buffer_size", _HSL, api.Args.TAKE1, api.set_size("buffer_size")),
         _D("proxy_buffers", _HSL, api.Args.TAKE2, _accept),
         _D("proxy_busy_buffers_size", _HSL, api.Args.TAKE1, _accept),
     ],

@@ -211,6 +211,42 @@ FAILURES: dict[str, tuple[bytes, str]] = {
 }
 
 
+def _padded(size: int) -> bytes:
+    """A head of ``size`` bytes (through its empty line), then a 2-byte body."""
+    return (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: " + b"p" * (size - 47)
+            + b"\r\n\r\nok")
+
+
+# response heads nginx reads unlike h11 (ngx_http_parse_header_line), all answered then closed
+HEADS: dict[str, bytes] = {
+    "nocolon": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-NoColon\r\nX-B: b\r\n\r\nok",
+    "nocolon-chunked": b"HTTP/1.1 200 OK\r\nX-N\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"2\r\nok\r\n0\r\n\r\n",
+    "space-in-name": b"HTTP/1.1 200 OK\r\nX-NoColon value\r\nContent-Length: 2\r\n\r\nok",
+    "cl-word": b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nhello",
+    "cl-list": b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nhello",
+    "cl-negative": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nhello",
+    "cl-repeated-up": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nhello",
+    "cl-repeated-down": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 2\r\n\r\n"
+                        b"hello",
+    "cl-word-chunked": b"HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked"
+                       b"\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    "big": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 9000 + b"\r\nContent-Length: 2\r\n\r\nok",
+    "head4094": _padded(4094),
+    "head4097": _padded(4097),
+    "nul-value": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok",
+    "nul-name": b"HTTP/1.1 200 OK\r\nX-\x00A: ab\r\nContent-Length: 2\r\n\r\nok",
+    "bare-cr": b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok",
+    "spaces-cr": b"HTTP/1.1 200 OK\r\nX-A: a  \rb\r\nContent-Length: 2\r\n\r\nok",
+    "folded": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    "lf-only": b"HTTP/1.1 200 OK\nX-A: a\nX-NoColon\nContent-Length: 2\n\nok",
+    "tabs": b"HTTP/1.1 200 OK\r\nX-A:\ta b\t\r\nContent-Length: 2\r\n\r\nok",
+    "iis-status": b"HTTP/1.1 200 OK\r\nHTTP/1.1 200 OK\r\nX-A: a\r\nContent-Length: 2\r\n\r\nok",
+    "odd-name": b"HTTP/1.1 200 OK\r\nX(A): a\r\nX-B:\r\nContent-Length: 2\r\n\r\nok",
+}
+FAILURES.update({name: (head, "close") for name, head in HEADS.items()})
+
+
 class FailingBackend:
     """Answers the last path segment of each request with FAILURES[segment] (HTTP or
     memcached requests alike), then closes, resets or holds the connection."""
@@ -260,6 +296,8 @@ http {
         proxy_read_timeout 300ms;
         memcached_read_timeout 300ms;
         location /p/ { proxy_pass http://127.0.0.1:FAIL/x/; }
+        location /pb/ { proxy_pass http://127.0.0.1:FAIL/x/; proxy_buffer_size 16k;
+                       proxy_buffers 8 16k; }
         location /g/ { proxy_pass http://one; }
         location /dead/ { proxy_pass http://127.0.0.1:DEAD; }
         location /dd/ { proxy_pass http://dd; }
@@ -290,10 +328,11 @@ def failing_pair(tmp_path_factory: pytest.TempPathFactory
     backend.sock.close()
 
 
-def _request_log(server: ServerProcess, target: str, names: dict[str, str]
+def _request_log(server: ServerProcess, target: str, names: dict[str, str], whole: bool = False
                  ) -> tuple[bytes, list[str]]:
-    """The response's status line and the error-log lines the request wrote (without
-    time, pid and connection number; ports and prefixes named)."""
+    """The response's status line (``whole``: the response without its Date) and the
+    error-log lines the request wrote (without time, pid and connection number; ports and
+    prefixes named)."""
     before = len(server.error_log_text())
     raw = f"GET {target} HTTP/1.1\r\nHost: h\r\nReferer: r\r\nConnection: close\r\n\r\n"
     response = http_request(server.port, raw.encode(), timeout=10)
@@ -306,6 +345,8 @@ def _request_log(server: ServerProcess, target: str, names: dict[str, str]
         for value, name in names.items():
             line = line.replace(value, name)
         lines.append(line)
+    if whole:
+        return re.sub(rb"\r\nDate: [^\r]*", b"", response), lines
     return response.split(b"\r\n", 1)[0], lines
 
 
@@ -323,6 +364,19 @@ def test_error_log_lines_as_nginx(failing_pair: tuple[ServerProcess, ServerProce
     expected = _request_log(nginx, target + "?q=1", names)
     assert expected[1], "nginx logged nothing"
     assert _request_log(trinx, target + "?q=1", names) == expected
+
+
+@pytest.mark.parametrize("target", [f"/p/{name}" for name in HEADS] + ["/pb/big"])
+def test_response_heads_read_as_nginx(failing_pair: tuple[ServerProcess, ServerProcess,
+                                                          dict[str, str]], target: str) -> None:
+    """Heads read as ngx_http_parse_header_line reads them: a line without a colon is a
+    header with an empty value, Content-Length the last one (no length if not all
+    digits: read until close, chunked to the client), a head over proxy_buffer_size a 502
+    "too big header", an invalid line a 502 naming the line up to the bad byte.  The
+    whole response and the error-log lines are nginx's."""
+    nginx, trinx, names = failing_pair
+    expected = _request_log(nginx, target, names, whole=True)
+    assert _request_log(trinx, target, names, whole=True) == expected
 
 
 def test_no_live_upstreams_names_the_group(
