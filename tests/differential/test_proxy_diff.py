@@ -243,6 +243,8 @@ HEADS: dict[str, bytes] = {
     "tabs": b"HTTP/1.1 200 OK\r\nX-A:\ta b\t\r\nContent-Length: 2\r\n\r\nok",
     "iis-status": b"HTTP/1.1 200 OK\r\nHTTP/1.1 200 OK\r\nX-A: a\r\nContent-Length: 2\r\n\r\nok",
     "odd-name": b"HTTP/1.1 200 OK\r\nX(A): a\r\nX-B:\r\nContent-Length: 2\r\n\r\nok",
+    "high-bytes": b"HTTP/1.1 200 OK\r\nX-\xe9: v\xe9\x01\r\nContent-Length: 2\r\n\r\nok",
+    "high-bytes-nul": b"HTTP/1.1 200 OK\r\nX-\xe9: v\xe9\x00\r\nContent-Length: 2\r\n\r\nok",
 }
 FAILURES.update({name: (head, "close") for name, head in HEADS.items()})
 
@@ -366,7 +368,15 @@ def test_error_log_lines_as_nginx(failing_pair: tuple[ServerProcess, ServerProce
     assert _request_log(trinx, target + "?q=1", names) == expected
 
 
-@pytest.mark.parametrize("target", [f"/p/{name}" for name in HEADS] + ["/pb/big"])
+_STDERR_UTF8 = pytest.mark.xfail(strict=True, reason=(
+    "engine/log.py writes an 'error_log stderr' line through sys.stderr (UTF-8): the raw "
+    "byte \\xe9 of the quoted line becomes two bytes; nginx (and trinx's file targets, "
+    "latin-1) write it as received"))
+
+
+@pytest.mark.parametrize("target", [
+    pytest.param(f"/p/{name}", marks=[_STDERR_UTF8] if name == "high-bytes-nul" else [])
+    for name in HEADS] + ["/pb/big"])
 def test_response_heads_read_as_nginx(failing_pair: tuple[ServerProcess, ServerProcess,
                                                           dict[str, str]], target: str) -> None:
     """Heads read as ngx_http_parse_header_line reads them: a line without a colon is a
