@@ -88,6 +88,8 @@ class ProxyLocConf:
     buffering: bool | api.Unset = api.UNSET  # checked as nginx, not acted on (see above)
     request_buffering: bool | api.Unset = api.UNSET
     buffer_size: int | api.Unset = api.UNSET  # bounds the response head, as nginx's buffer
+    buffers: tuple[int, int] | api.Unset = api.UNSET  # only checked against the others
+    busy_buffers_size: int | api.Unset = api.UNSET
     hidden: frozenset[str] = frozenset()  # derived: the response headers not passed
     fixed: dict[str, Any] = field(default_factory=dict)  # HttpProxy._fixed_lines by host
 
@@ -121,6 +123,9 @@ class ProxyLocConf:
                                              parent.request_buffering, True)
         # nginx's default is one memory page
         self.buffer_size = api.inherit(self.buffer_size, parent.buffer_size, 4096)
+        self.buffers = api.inherit(self.buffers, parent.buffers, (8, 4096))
+        self.busy_buffers_size = api.inherit(self.busy_buffers_size,
+                                             parent.busy_buffers_size, api.UNSET)
         self.hidden = (_HIDDEN | self.hide_headers) - self.pass_headers  # type: ignore
 
 
@@ -757,13 +762,54 @@ def _proxy_pass(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> 
 @dataclass
 class ProxyMainConf:
     pending: list[tuple[ProxyPass, str, int, Any, Any]] = field(default_factory=list)
+    sized: list[ProxyLocConf] = field(default_factory=list)  # confs setting buffer sizes
 
     def merge(self, parent: Any) -> None:
         pass
 
 
+def _sized(setter: Any) -> Any:
+    """A buffer-size directive's setter that also remembers the conf for _check_sizes."""
+    def wrapped(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
+        setter(cf, cmd, conf)
+        sized = cf.cycle.main_conf[MODULE].sized
+        if not any(c is conf for c in sized):
+            sized.append(conf)
+    return wrapped
+
+
+def _buffers(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
+    """``proxy_buffers number size`` (ngx_conf_set_bufs_slot)."""
+    if conf.buffers is not api.UNSET:
+        raise cf.error('"proxy_buffers" directive is duplicate')
+    num = int(cf.args[1]) if cf.args[1].isdigit() and cf.args[1].isascii() else 0
+    size = api.parse_size(cf.args[2])
+    if not num or not size:
+        raise cf.error('"proxy_buffers" directive invalid value')
+    conf.buffers = (num, size)
+
+
+def _check_sizes(cf: api.ConfContext) -> None:
+    """nginx's checks of merged buffer sizes (ngx_http_proxy_merge_loc_conf): a conf
+    that sets one is checked with the defaults for what it inherits nothing of."""
+    for conf in cf.cycle.main_conf[MODULE].sized:
+        num, bufsize = (8, 4096) if conf.buffers is api.UNSET else conf.buffers
+        if num < 2:
+            raise cf.error('there must be at least 2 "proxy_buffers"')
+        size = max(4096 if conf.buffer_size is api.UNSET else conf.buffer_size, bufsize)
+        busy = 2 * size if conf.busy_buffers_size is api.UNSET else conf.busy_buffers_size
+        if busy < size:
+            raise cf.error('"proxy_busy_buffers_size" must be equal to or greater than the '
+                           'maximum of the value of "proxy_buffer_size" and one of the '
+                           '"proxy_buffers"')
+        if busy > (num - 1) * bufsize:
+            raise cf.error('"proxy_busy_buffers_size" must be less than the size of all '
+                           '"proxy_buffers" minus one buffer')
+
+
 def _resolve_pending(cf: api.ConfContext) -> None:
     """Bind every proxy_pass of this cycle to its upstream block, or an implicit group."""
+    _check_sizes(cf)
     for pp, host, port, file, line in cf.cycle.main_conf[MODULE].pending:
         us = api.find_upstream(cf.cycle, pp.host)
         if us is None:
@@ -792,10 +838,6 @@ def _redirect(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> No
     if cf.args[1] not in ("default", "off") or len(cf.args) > 2:
         raise cf.error('"proxy_redirect" with replacement strings is not supported by trinx')
     conf.redirect = cf.args[1] == "default"
-
-
-def _accept(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
-    pass
 
 
 def _variables(cf: api.ConfContext) -> None:
@@ -856,9 +898,10 @@ MODULE = api.Module(
         _D("proxy_redirect", _HSL, api.Args.TAKE12, _redirect),
         _D("proxy_buffering", _HSL, api.Args.FLAG, api.set_flag("buffering")),
         _D("proxy_request_buffering", _HSL, api.Args.FLAG, api.set_flag("request_buffering")),
-        _D("proxy_buffer_size", _HSL, api.Args.TAKE1, api.set_size("buffer_size")),
-        _D("proxy_buffers", _HSL, api.Args.TAKE2, _accept),
-        _D("proxy_busy_buffers_size", _HSL, api.Args.TAKE1, _accept),
+        _D("proxy_buffer_size", _HSL, api.Args.TAKE1, _sized(api.set_size("buffer_size"))),
+        _D("proxy_buffers", _HSL, api.Args.TAKE2, _sized(_buffers)),
+        _D("proxy_busy_buffers_size", _HSL, api.Args.TAKE1,
+           _sized(api.set_size("busy_buffers_size"))),
     ],
     main_conf=ProxyMainConf,
     loc_conf=ProxyLocConf,

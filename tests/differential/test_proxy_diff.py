@@ -421,6 +421,21 @@ def test_no_live_upstreams_names_the_group(
     "proxy_buffering ON; proxy_request_buffering Off;",
     "proxy_buffering maybe;",
     "proxy_buffering on; proxy_buffering off;",
+    # buffer sizes: nginx's merge-time checks (proxy_buffer_size now bounds the head)
+    "proxy_buffer_size 16k;",
+    "proxy_buffer_size 16k; proxy_buffers 8 16k;",
+    "proxy_buffer_size 8k;",
+    "proxy_buffer_size 1k;",
+    "proxy_buffer_size 4k; proxy_buffer_size 8k;",
+    "proxy_buffer_size 4x;",
+    "proxy_buffers 1 4k;",
+    "proxy_buffers 0 4k;",
+    "proxy_buffers 4 0;",
+    "proxy_buffers 4 4k; proxy_buffers 8 4k;",
+    "proxy_buffers 4 4k;",
+    "proxy_busy_buffers_size 2k;",
+    "proxy_busy_buffers_size 28k;",
+    "proxy_busy_buffers_size 29k;",
 ])
 def test_directive_values_as_nginx(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                    directives: str) -> None:
