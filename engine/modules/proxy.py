@@ -5,10 +5,11 @@ Directives: ``proxy_pass``, ``proxy_set_header``, ``proxy_http_version``,
 ``proxy_send_timeout``, ``proxy_read_timeout``, ``proxy_next_upstream``,
 ``proxy_next_upstream_tries``, ``proxy_next_upstream_timeout``, ``proxy_intercept_errors``,
 ``proxy_force_ranges``, ``proxy_hide_header``, ``proxy_pass_header``,
-``proxy_ignore_headers``, ``proxy_redirect`` (``default`` and ``off``), ``proxy_buffer_size`` (bounds the response
-head, as nginx's first buffer: "upstream sent too big header"); ``proxy_buffering``,
-``proxy_buffers``, ``proxy_busy_buffers_size``, ``proxy_request_buffering`` are accepted
-(trinx streams the response with backpressure).
+``proxy_ignore_headers``, ``proxy_redirect`` (``default`` and ``off``),
+``proxy_buffer_size`` (bounds the response head, as nginx's first buffer: "upstream sent
+too big header"), ``proxy_buffers`` and ``proxy_busy_buffers_size`` (checked against it as
+nginx does); ``proxy_buffering`` and ``proxy_request_buffering`` are accepted (trinx
+streams the response with backpressure).
 Variables: ``$proxy_host``, ``$proxy_port``, ``$proxy_add_x_forwarded_for``,
 ``$upstream_addr``, ``$upstream_status``, ``$upstream_response_time``.
 
@@ -272,7 +273,7 @@ class HttpProxy:
         headers, end = parsed
         status = int(m.group(2))
         length = -1
-        chunked = reusable = False
+        chunked = False
         framing = []
         for name, value in headers:
             low = name.lower()
