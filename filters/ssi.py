@@ -373,7 +373,8 @@ async def _elif(r: api.Request, ctx: SSICtx, p: dict[str, str], out: list[api.Bu
     if ctx.taken:
         ctx.output = False
         return
-    ctx.output = False
+    # an invalid expression leaves the output as it was (nginx: it can be on again after
+    # an endblock inside the skipped branch)
     result = _test(r, ctx, p["expr"])
     ctx.taken = ctx.output = result
 
