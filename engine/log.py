@@ -102,7 +102,20 @@ class ErrorLog:
         for f, lv, owned in self._files:
             if level >= lv and (owned or not files_only):
                 try:
-                    f.write(line)
-                    f.flush()
+                    _write(f, line, owned)
                 except (OSError, ValueError):
                     pass
+
+
+def _write(f: TextIO, line: str, owned: bool) -> None:
+    """One line, its characters as the bytes they came from (latin-1, as the files are
+    opened): nginx writes a client's or an upstream's bytes as received, and stderr's own
+    encoding (UTF-8) would turn a byte such as 0xE9 into two."""
+    buffer = None if owned else getattr(f, "buffer", None)
+    if buffer is None:
+        f.write(line)
+        f.flush()
+        return
+    f.flush()  # what was printed before goes first
+    buffer.write(line.encode("latin-1", "replace"))
+    buffer.flush()

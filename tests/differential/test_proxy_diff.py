@@ -368,15 +368,7 @@ def test_error_log_lines_as_nginx(failing_pair: tuple[ServerProcess, ServerProce
     assert _request_log(trinx, target + "?q=1", names) == expected
 
 
-_STDERR_UTF8 = pytest.mark.xfail(strict=True, reason=(
-    "engine/log.py writes an 'error_log stderr' line through sys.stderr (UTF-8): the raw "
-    "byte \\xe9 of the quoted line becomes two bytes; nginx (and trinx's file targets, "
-    "latin-1) write it as received"))
-
-
-@pytest.mark.parametrize("target", [
-    pytest.param(f"/p/{name}", marks=[_STDERR_UTF8] if name == "high-bytes-nul" else [])
-    for name in HEADS] + ["/pb/big"])
+@pytest.mark.parametrize("target", [f"/p/{name}" for name in HEADS] + ["/pb/big"])
 def test_response_heads_read_as_nginx(failing_pair: tuple[ServerProcess, ServerProcess,
                                                           dict[str, str]], target: str) -> None:
     """Heads read as ngx_http_parse_header_line reads them: a line without a colon is a
