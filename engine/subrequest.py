@@ -402,8 +402,10 @@ async def _run_subrequest(sr: Request, pp: Postpone, scope: trio.CancelScope | N
         else:
             with scope:
                 await _subrequest_body(sr, pp, prev, started)
-        for fn in sr.cycle.phases.get(Phase.LOG, ()):
-            fn(sr)
+        # nginx logs a subrequest only under log_subrequest (ngx_http_finalize_request)
+        if sr.loc_conf[HTTP_CORE].log_subrequest:
+            for fn in sr.cycle.phases.get(Phase.LOG, ()):
+                fn(sr)
     except Exception as e:  # noqa: BLE001 - one subrequest's failure ends its response
         pp.cancel()
         sr.conn.fail_response(e)

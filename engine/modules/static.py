@@ -118,9 +118,10 @@ async def static_handler(r: api.Request) -> int:
     r.cleanup.append(lambda: os.close(fd))
     if r.method == "POST":
         return 405
-    rc = await api.discard_request_body(r)
-    if rc != api.OK:
-        return rc
+    if r is r.main:  # a subrequest has no body of its own to drop
+        rc = await api.discard_request_body(r)
+        if rc != api.OK:
+            return rc
     ho = r.headers_out
     ho.status = 200
     ho.content_length = st.st_size
