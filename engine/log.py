@@ -22,7 +22,7 @@ _NAMES = {v: k for k, v in LEVELS.items()}
 STDERR_AS_NGINX = False
 
 
-_MAX_ERROR_STR = 2048
+MAX_ERROR_STR = 2048  # NGX_MAX_ERROR_STR: nginx's longest log line, newline included
 
 
 def level_value(name: str) -> int:
@@ -98,7 +98,7 @@ class ErrorLog:
         line = (f"{time.strftime('%Y/%m/%d %H:%M:%S')} [{_NAMES.get(level, 'error')}] "
                 f"{pid}#{pid}: {message}")
         # nginx formats a line into NGX_MAX_ERROR_STR (2048) bytes, newline included
-        line = line[:_MAX_ERROR_STR - 1] + "\n"
+        line = line[:MAX_ERROR_STR - 1] + "\n"
         for f, lv, owned in self._files:
             if level >= lv and (owned or not files_only):
                 try:

@@ -16,9 +16,11 @@ import h11
 
 from engine.cycle import Cycle, ServerConf
 from engine.http_core import HTTP_CORE, CoreSrvConf
+from engine.log import MAX_ERROR_STR
 
 __all__ = ["METHODS", "METHOD_CHARS", "ODD_NAME_CHAR", "UNIQUE_HEADERS", "Refusal",
-           "head_too_large", "refusal", "select_server", "valid_headers", "validate_host"]
+           "head_too_large", "header_lines", "named_lines", "refusal", "select_server",
+           "valid_headers", "validate_host"]
 
 
 @functools.lru_cache(maxsize=512)  # clients repeat their Host: one scan per distinct value
@@ -62,9 +64,7 @@ UNIQUE_HEADERS = frozenset({"host", "if-range", "if-match", "if-none-match",
                              "transfer-encoding", "content-length", "authorization",
                              "content-range"})
 METHOD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
-
-
-_METHOD_START = re.compile(rb"[A-Z_-]+ ")
+_METHOD_START = re.compile(rb"[A-Z_-]+ ")  # a request line starting with METHOD_CHARS
 ODD_NAME_CHAR = re.compile(r"[^a-z0-9\- ]")
 _NAME = re.compile(r"[a-z0-9-]+")
 _NAME_WITH_UNDERSCORES = re.compile(r"[a-z0-9_-]+")
@@ -109,17 +109,7 @@ def refusal(h11_message: str, status: int, head: bytes) -> Refusal:
         if 0 <= i < end:
             end = i
     request_line = head[:end].decode("latin-1")
-    pos = head.find(b"\n") + 1 if b"\n" in head else len(head)
-    lines: list[tuple[bytes, int, int]] = []  # (line, start, end after its LF)
-    while pos < len(head):
-        nl = head.find(b"\n", pos)
-        stop = len(head) if nl < 0 else nl + 1
-        line = head[pos:stop].rstrip(b"\r\n")
-        if not line:
-            lines.append((b"", pos, stop))  # the blank line ending the head
-            break
-        lines.append((line, pos, stop))
-        pos = stop
+    lines = header_lines(head)
     head_end = lines[-1][2] if lines else len(head)
     host = ""
     bad: tuple[str, int] | None = None
@@ -139,13 +129,7 @@ def refusal(h11_message: str, status: int, head: bytes) -> Refusal:
             host = line[i + 1:].strip().decode("latin-1")
 
     def named(name: bytes) -> list[tuple[str, str, int]]:
-        """The header lines called ``name``: (name as sent, value, end offset)."""
-        out = []
-        for line, _, stop in lines:
-            n, sep, v = line.partition(b":")
-            if sep and n.lower() == name:
-                out.append((n.decode("latin-1"), v.strip().decode("latin-1"), stop))
-        return out
+        return named_lines(lines, name)
 
     def duplicate(what: str, found: list[tuple[str, str, int]]) -> Refusal:
         (n1, v1, _), (n2, v2, stop) = found[0], found[1]
@@ -178,6 +162,33 @@ def refusal(h11_message: str, status: int, head: bytes) -> Refusal:
     return Refusal("client sent invalid request", False, request_line, host, head_end)
 
 
+def header_lines(head: bytes) -> list[tuple[bytes, int, int]]:
+    """The header lines of a raw head (after its request line): (line without CR LF, start,
+    end after its LF), up to and including the blank line that ends the head."""
+    pos = head.find(b"\n") + 1 if b"\n" in head else len(head)
+    lines: list[tuple[bytes, int, int]] = []
+    while pos < len(head):
+        nl = head.find(b"\n", pos)
+        stop = len(head) if nl < 0 else nl + 1
+        line = head[pos:stop].rstrip(b"\r\n")
+        lines.append((line, pos, stop))
+        if not line:
+            break
+        pos = stop
+    return lines
+
+
+def named_lines(lines: list[tuple[bytes, int, int]], name: bytes
+                ) -> list[tuple[str, str, int]]:
+    """The lines of header ``name`` (lowercase): (name as sent, value, end offset)."""
+    out = []
+    for line, _, stop in lines:
+        n, sep, v = line.partition(b":")
+        if sep and n.lower() == name:
+            out.append((n.decode("latin-1"), v.strip().decode("latin-1"), stop))
+    return out
+
+
 def head_too_large(cscf: CoreSrvConf, line_len: int,
                     headers: list[tuple[bytes, bytes]]) -> tuple[int, str]:
     """414/494 if the head would not fit nginx's header buffers, else 0; with the start of
@@ -196,7 +207,7 @@ def head_too_large(cscf: CoreSrvConf, line_len: int,
                 if i == 0:
                     return 414, ""
                 name, value = headers[i - 1]
-                text = (name + b": " + value)[:min(size, _MAX_ERROR_STR - 300)]
+                text = (name + b": " + value)[:min(size, MAX_ERROR_STR - 300)]
                 return 494, text.decode("latin-1")
             used += 1
             if used > num:
@@ -204,9 +215,6 @@ def head_too_large(cscf: CoreSrvConf, line_len: int,
             cap, fill = size, 0
         fill += n
     return 0, ""
-
-
-_MAX_ERROR_STR = 2048  # NGX_MAX_ERROR_STR
 
 
 def select_server(cycle: Cycle, key: tuple[str, int], servers: list[ServerConf],

@@ -37,8 +37,8 @@ from engine.http_core import HTTP_CORE, CoreLocConf, CoreSrvConf
 from engine.log import ErrorLog
 from engine.request import BadRequest, Buf, Request, parse_target
 from engine.request_head import (METHOD_CHARS, METHODS, ODD_NAME_CHAR, UNIQUE_HEADERS,
-                                 head_too_large, refusal, select_server, valid_headers,
-                                 validate_host)
+                                 head_too_large, header_lines, named_lines, refusal,
+                                 select_server, valid_headers, validate_host)
 from engine.subrequest import SubrequestError
 from engine.special import error_page_body, status_line
 from engine.util import http_date
@@ -487,12 +487,13 @@ class HttpConnection:
         """A Content-Length line repeated with the same value (h11 merges those; nginx
         1.22 refuses any repeated one): (name, value, first name, first value) or None."""
         head = b"".join(self.received)[:head_len]
-        found = [line.decode("latin-1").split(":", 1) for line in head.split(b"\n")[1:]
-                 if line[:15].lower() == b"content-length:"]
+        if head.lower().count(b"content-length") < 2:
+            return None
+        found = named_lines(header_lines(head), b"content-length")
         if len(found) < 2:
             return None
-        (n1, v1), (n2, v2) = found[:2]
-        return n2, v2.strip(), n1, v1.strip()
+        (n1, v1, _), (n2, v2, _) = found[:2]
+        return n2, v2, n1, v1
 
     async def _bad_request(self, cycle: Cycle, server: ServerConf,
                            e: h11.RemoteProtocolError, r: Request | None = None) -> None:
