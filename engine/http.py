@@ -35,7 +35,7 @@ from engine.safe_open import OpenError, file_info, symlinks_from
 from engine.request import DECLINED, DONE, ERROR, OK, Buf, HeadersOut, Request
 from engine.special import CLOSE_ON_ERROR, SERVER_TOKEN, error_page_body, status_line
 from engine.util import http_date
-from engine.variables import regex_exec, set_captures
+from engine.variables import set_captures
 
 __all__ = ["run_request", "finalize_bad_request", "run_phases", "internal_redirect", "named_location", "finalize",
            "send_header", "output", "send_response", "set_content_handler", "filter_finalize", "variable", "header_filter", "map_uri_to_path",
@@ -414,8 +414,6 @@ def _file_info(r: Request, path: str) -> os.stat_result:
 async def run_request(r: Request) -> None:
     """Process a client request to the end: phases, finalisation, subrequests, log phase."""
     try:
-        if r.host and r.srv_conf[HTTP_CORE].name_regexes:
-            _server_name_captures(r)
         if r.method == "TRACE":  # ngx_http_process_request_header refuses it outright
             r.conn.log_action = "reading client request headers"
             log_error(r, logging.INFO, "client sent TRACE method")
@@ -436,27 +434,6 @@ async def run_request(r: Request) -> None:
         r.run_cleanup()
     for fn in r.cycle.phases.get(Phase.LOG, ()):
         fn(r)
-
-
-def _server_name_captures(r: Request) -> None:
-    """The captures of the ``server_name`` regex that chose the request's server become its
-    ``$1``.. and named variables (``ngx_http_find_virtual_server`` runs ngx_http_regex_exec).
-
-    The server was chosen by one of its regexes exactly when none of its names is the host,
-    none of its wildcards matches it (a wildcard anywhere beats every regex) and one of its
-    regexes matches: then the first such regex is the one nginx ran.
-    """
-    host = r.host
-    for name in r.srv_conf[HTTP_CORE].server_names:
-        if name.startswith("~"):
-            continue
-        if name == host or (name.startswith("*.") and host.endswith(name[1:])) or (
-                name.startswith(".") and (host.endswith(name) or host == name[1:])) or (
-                name.endswith(".*") and host.startswith(name[:-1])):
-            return
-    for rx in r.srv_conf[HTTP_CORE].name_regexes:
-        if regex_exec(r, rx, host) is not None:
-            return
 
 
 async def finalize_bad_request(r: Request, status: int) -> None:

@@ -218,38 +218,29 @@ def head_too_large(cscf: CoreSrvConf, line_len: int,
 
 
 def select_server(cycle: Cycle, key: tuple[str, int], servers: list[ServerConf],
-                   host: str) -> ServerConf:
+                  host: str) -> tuple[ServerConf, re.Match[str] | None]:
     """nginx's ``ngx_http_find_virtual_server``: the exact name, then the most specific
     leading wildcard (``*.x``, ``.x``), then trailing wildcard (``x.*``) -- from the names as
     nginx hashed them (``cycle.name_hashes``: a conflicting name went to the first server
     in configuration order, or nowhere) -- then the first matching regex in configuration
-    order; else the default server (``servers[0]``)."""
-    if len(servers) == 1:
-        return servers[0]
+    order; else the default server (``servers[0]``).  An address nginx did not hash (one
+    server, no regex with captures) always gets its default server.
+
+    Returns:
+        The server, and the match when a regex chose it (its captures become variables).
+    """
     hashes = cycle.name_hashes.get(key)
-    if hashes is not None:
-        srv = hashes.exact.get(host)
-        if srv is not None:
-            return srv  # type: ignore[no-any-return]
-        if hashes.head:
-            dot = host.find(".")
-            while dot >= 0:
-                srv = hashes.head.get(host[dot + 1:])
-                if srv is not None:
-                    return srv  # type: ignore[no-any-return]
-                dot = host.find(".", dot + 1)
-        if hashes.tail:
-            dot = host.rfind(".")
-            while dot > 0:
-                srv = hashes.tail.get(host[:dot])
-                if srv is not None:
-                    return srv  # type: ignore[no-any-return]
-                dot = host.rfind(".", 0, dot)
+    if hashes is None:
+        return servers[0], None
+    srv = hashes.find(host)
+    if srv is not None:
+        return srv, None
     with_regexes = [srv for srv in servers if srv.srv_conf[HTTP_CORE].name_regexes]
     if len(with_regexes) > 1:
         with_regexes.sort(key=cycle.servers.index)
     for srv in with_regexes:
         for rx in srv.srv_conf[HTTP_CORE].name_regexes:
-            if rx.search(host):
-                return srv
-    return servers[0]
+            m = rx.search(host)
+            if m is not None:
+                return srv, m
+    return servers[0], None

@@ -42,6 +42,7 @@ from engine.request_head import (METHOD_CHARS, METHODS, ODD_NAME_CHAR, UNIQUE_HE
 from engine.subrequest import SubrequestError
 from engine.special import error_page_body, status_line
 from engine.util import http_date
+from engine.variables import set_captures
 
 __all__ = ["Server", "HttpConnection", "ClientGone"]
 
@@ -412,8 +413,8 @@ class HttpConnection:
                 hmap[n] = v
         raw_host = hmap.get("host")
         host = validate_host(raw_host) if raw_host is not None else ""
-        server = (select_server(cycle, self.listen_key, servers, host) if host
-                  else servers[0])
+        server, chosen_by = (select_server(cycle, self.listen_key, servers, host) if host
+                             else (servers[0], None))
         r = Request(self, cycle, server)
         r.method = method = event.method.decode("latin-1")
         r.http_version = version = event.http_version.decode()
@@ -426,6 +427,8 @@ class HttpConnection:
         conn_hdr = hmap.get("connection")
         # nginx keeps an HTTP/1.0 client alive on "Connection: keep-alive"; h11 cannot
         r.keepalive = version != "1.0" and (conn_hdr is None or "close" not in conn_hdr.lower())
+        if chosen_by is not None:  # ngx_http_find_virtual_server's ngx_http_regex_exec
+            set_captures(r, chosen_by)
         for text in dropped:
             self.log_action = "reading client request headers"
             log_error(r, logging.INFO, f'client sent invalid header line: "{text}"')

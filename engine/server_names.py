@@ -76,6 +76,30 @@ class NameHashes:
             return "declined"
         return self._add(self.exact, name, server)
 
+    def find_wildcard(self, name: str) -> Any:
+        """``ngx_hash_find_wc_head`` then ``_tail``: the value of the most specific
+        ``*.x``/``.x`` matching ``name``, else of the longest ``x.*``; None if neither."""
+        if self.head:
+            dot = name.find(".")
+            while dot >= 0:
+                value = self.head.get(name[dot + 1:])
+                if value is not None:
+                    return value
+                dot = name.find(".", dot + 1)
+        if self.tail:
+            dot = name.rfind(".")
+            while dot > 0:
+                value = self.tail.get(name[:dot])
+                if value is not None:
+                    return value
+                dot = name.rfind(".", 0, dot)
+        return None
+
+    def find(self, name: str) -> Any:
+        """``ngx_hash_find_combined``: the exact name, else `find_wildcard`."""
+        value = self.exact.get(name)
+        return value if value is not None else self.find_wildcard(name)
+
     @staticmethod
     def _add(keys: dict[str, Any], key: str, server: Any) -> str:
         if key in keys:

@@ -74,7 +74,7 @@ class Map:
             return value  # an empty source only matches the key ""
         hashes = self.wildcards
         if hashes is not None:
-            value = _find_wildcard(hashes, low)
+            value = hashes.find_wildcard(low)
             if value is not None:
                 return value
         for regex, value in self.regexes:
@@ -98,26 +98,6 @@ class Map:
         if not self.volatile:
             r.variables[self.name] = out
         return out  # type: ignore[no-any-return]
-
-
-def _find_wildcard(hashes: Any, name: str) -> Value | None:
-    """``ngx_hash_find_wc_head`` then ``_tail``: the most specific ``*.x``/``.x``, then
-    the longest ``x.*``."""
-    if hashes.head:
-        dot = name.find(".")
-        while dot >= 0:
-            value = hashes.head.get(name[dot + 1:])
-            if value is not None:
-                return value
-            dot = name.find(".", dot + 1)
-    if hashes.tail:
-        dot = name.rfind(".")
-        while dot > 0:
-            value = hashes.tail.get(name[:dot])
-            if value is not None:
-                return value
-            dot = name.rfind(".", 0, dot)
-    return None
 
 
 def _map_block(cf: api.ConfContext, cmd: api.Directive, conf: MapConf) -> None:

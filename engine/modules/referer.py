@@ -69,26 +69,6 @@ class RefererLocConf:
                                             64)
 
 
-def _lookup(names: Any, host: str) -> str | None:
-    """``ngx_hash_find_combined`` on the names: exact, most specific head, longest tail."""
-    value = names.exact.get(host)
-    if value is not None:
-        return value  # type: ignore[no-any-return]
-    dot = host.find(".")
-    while dot >= 0:
-        value = names.head.get(host[dot + 1:])
-        if value is not None:
-            return value  # type: ignore[no-any-return]
-        dot = host.find(".", dot + 1)
-    dot = host.rfind(".")
-    while dot > 0:
-        value = names.tail.get(host[:dot])
-        if value is not None:
-            return value  # type: ignore[no-any-return]
-        dot = host.rfind(".", 0, dot)
-    return None
-
-
 def _server_names(r: api.Request) -> tuple[Any, list[re.Pattern[str]]]:
     """The request's server names as referer keys (nginx adds them at merge time)."""
     core = r.cycle.directive_module("server_name")
@@ -126,12 +106,12 @@ def invalid_referer(r: api.Request) -> str:
     if end > 255:
         return "1"
     host = ref[:end].lower()
-    uri = _lookup(names, host) if names is not api.UNSET else None
+    uri = names.find(host) if names is not api.UNSET else None
     regexes: list[re.Pattern[str]] = []
     if uri is None and conf.server_regexes:
         names, regexes = _server_names(r)
         if conf.server_names:
-            uri = _lookup(names, host)
+            uri = names.find(host)
     if uri is not None:
         slash = ref.find("/", end)
         path = ref[slash:] if slash >= 0 else ""
