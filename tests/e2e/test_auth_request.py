@@ -6,8 +6,6 @@ config errors are nginx's."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 
 from engine.main import main
 from tests.backends import Backend, Seen
+from tests.e2e.test_config_errors import location_conf_error
 from tests.harness import NGINX_BIN, ServerProcess, http_request, parse_response, start_nginx, \
     start_trinx
 
@@ -198,18 +197,7 @@ def test_access_module_comes_first(setup: Setup) -> None:
 ])
 def test_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], directives: str,
                        message: str) -> None:
-    conf = tmp_path / "conf" / "nginx.conf"
-    conf.parent.mkdir(parents=True)
-    (tmp_path / "logs").mkdir()
-    conf.write_text("events {} http { server { location / { %s } } }\n" % directives)
-    argv = ["-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"]
-    assert main(argv) == 1
-    got = capsys.readouterr().err.splitlines()[0].split("[emerg] ", 1)[1]
-    assert got == f"{message} in {conf}:1"
-    if NGINX_BIN.exists():
-        out = subprocess.run([str(NGINX_BIN), *argv], capture_output=True, text=True)
-        emerg = [ln for ln in out.stderr.splitlines() if "[emerg]" in ln][0]
-        assert re.sub(r"^.*\[emerg\] \d+#\d+: ", "", emerg) == got
+    assert location_conf_error(tmp_path, capsys, directives) == f"{message} in {{conf}}:1"
 
 
 def test_set_variable_may_also_be_set_by_rewrite(tmp_path: Path,

@@ -13,16 +13,17 @@ prefix; ``{P}`` in the expected message stands for the prefix directory (no trai
 from __future__ import annotations
 
 import re
-
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from engine.main import main
+from tests.harness import NGINX_BIN
 
 __all__ = ["CASES", "WARN_CASES", "Case", "H", "write_prefix", "trinx_argv", "warn_messages",
-           "as_console"]
+           "as_console", "location_conf_error"]
 
 # a minimal valid frame; the case's directives go on line 5, inside the server block
 H = "events {}\nhttp {\n server {\n  listen 127.0.0.1:18080;\n%s\n }\n}\n"
@@ -368,6 +369,26 @@ def as_console(stderr: str) -> str:
     """Log lines (``-e stderr``: nginx writes ``time [level] pid#tid: message`` there and
     nothing else) in the ``nginx: [level] message`` form they have with a log file."""
     return _LOG_LINE.sub(r"nginx: [\1] ", stderr)
+
+
+def location_conf_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], directives: str
+                        ) -> str:
+    """trinx's ``-t`` [emerg] text for a location holding ``directives`` ({conf} for the
+    file), checked to be nginx's own when nginx is there."""
+    conf = tmp_path / "conf" / "nginx.conf"
+    conf.parent.mkdir(parents=True)
+    (tmp_path / "logs").mkdir()
+    conf.write_text("events {} http { server { location / { %s } } }\n" % directives)
+    argv = ["-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"]
+    assert main(argv) == 1
+    got = capsys.readouterr().err.splitlines()[0].split("[emerg] ", 1)[1]
+    got = got.replace(str(conf), "{conf}")
+    if NGINX_BIN.exists():
+        out = subprocess.run([str(NGINX_BIN), *argv], capture_output=True, text=True)
+        emerg = [ln for ln in out.stderr.splitlines() if "[emerg]" in ln][0]
+        assert emerg.split("[emerg] ", 1)[1].split(": ", 1)[1].replace(str(conf), "{conf}") \
+            == got
+    return got
 
 
 def warn_messages(stderr: str) -> list[str]:

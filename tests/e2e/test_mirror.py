@@ -7,15 +7,14 @@ several mirrors, ``off`` and inheritance, config errors."""
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from engine.main import main
 from tests.backends import Backend, Seen
+from tests.e2e.test_config_errors import location_conf_error
 from tests.harness import (NGINX_BIN, ServerProcess, http_request,
                            parse_response, parse_responses, start_nginx, start_trinx)
 
@@ -230,23 +229,4 @@ def test_answer_not_delayed_but_next_keepalive_request_waits(setup: Setup) -> No
 ])
 def test_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], directives: str,
                        message: str) -> None:
-    assert config_error(tmp_path, capsys, directives) == f"{message} in {{conf}}:1"
-
-
-def config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], directives: str) -> str:
-    """trinx's ``-t`` [emerg] text for a location holding ``directives`` ({conf} for the
-    file), checked to be nginx's own when nginx is there."""
-    conf = tmp_path / "conf" / "nginx.conf"
-    conf.parent.mkdir(parents=True)
-    (tmp_path / "logs").mkdir()
-    conf.write_text("events {} http { server { location / { %s } } }\n" % directives)
-    argv = ["-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"]
-    assert main(argv) == 1
-    got = capsys.readouterr().err.splitlines()[0].split("[emerg] ", 1)[1]
-    got = got.replace(str(conf), "{conf}")
-    if NGINX_BIN.exists():
-        out = subprocess.run([str(NGINX_BIN), *argv], capture_output=True, text=True)
-        emerg = [ln for ln in out.stderr.splitlines() if "[emerg]" in ln][0]
-        assert emerg.split("[emerg] ", 1)[1].split(": ", 1)[1].replace(str(conf), "{conf}") \
-            == got
-    return got
+    assert location_conf_error(tmp_path, capsys, directives) == f"{message} in {{conf}}:1"
