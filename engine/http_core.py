@@ -593,25 +593,6 @@ def _keepalive_timeout(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> No
         conf.keepalive_header = h // 1000
 
 
-def _if_modified_since(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
-    # ngx_conf_set_enum_slot: the duplicate check comes first, then a bare message
-    if conf.if_modified_since is not UNSET:
-        raise cf.error('"if_modified_since" directive is duplicate')
-    if cf.args[1].lower() not in ("off", "exact", "before"):  # without case, as nginx
-        raise cf.error(f'invalid value "{cf.args[1]}"')
-    conf.if_modified_since = cf.args[1].lower()
-
-
-def _satisfy(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
-    """ngx_conf_set_enum_slot, which matches without case (``satisfy ANY``)."""
-    if conf.satisfy_any is not UNSET:
-        raise cf.error('"satisfy" directive is duplicate')
-    value = {"all": False, "any": True}.get(cf.args[1].lower())
-    if value is None:
-        raise cf.error(f'invalid value "{cf.args[1]}"')
-    conf.satisfy_any = value
-
-
 _LIMIT_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE", "OPTIONS",
                   "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH")
 
@@ -708,7 +689,7 @@ HTTP_CORE = Module(
         _d("error_page", _HCTX | Ctx.LIF, Args.TWO_MORE, _error_page),
         _d("internal", Ctx.LOC, Args.NOARGS, _internal),
         _d("limit_except", Ctx.LOC, Args.ONE_MORE, _limit_except, block=True),
-        _d("satisfy", _HCTX, Args.TAKE1, _satisfy),
+        _d("satisfy", _HCTX, Args.TAKE1, set_enum("satisfy_any", {"all": False, "any": True})),
         _d("keepalive_timeout", _HCTX, Args.TAKE12, _keepalive_timeout),
         _d("keepalive_requests", _HCTX, Args.TAKE1, set_num("keepalive_requests")),
         _d("client_max_body_size", _HCTX, Args.TAKE1, _set_off("client_max_body_size")),
@@ -718,7 +699,8 @@ HTTP_CORE = Module(
         _d("server_tokens", _HCTX, Args.TAKE1,  # on|off|build: "build" adds nothing here
            set_enum("server_tokens", {"on": True, "off": False, "build": True})),
         _d("etag", _HCTX, Args.FLAG, set_flag("etag")),
-        _d("if_modified_since", _HCTX, Args.TAKE1, _if_modified_since),
+        _d("if_modified_since", _HCTX, Args.TAKE1,
+           set_enum("if_modified_since", {v: v for v in ("off", "exact", "before")})),
         _d("absolute_redirect", _HCTX, Args.FLAG, set_flag("absolute_redirect")),
         _d("server_name_in_redirect", _HCTX, Args.FLAG, set_flag("server_name_in_redirect")),
         _d("port_in_redirect", _HCTX, Args.FLAG, set_flag("port_in_redirect")),
