@@ -417,6 +417,14 @@ def _write_files(prefix: Path, files: dict[str, bytes]) -> None:
         target.write_bytes(data)
 
 
+def pin_mtimes(prefix: Path, mtime: int) -> None:
+    """Give everything under `prefix`/html (links themselves too) the same mtime, so that
+    ETag, Last-Modified and listings compare between two servers' trees."""
+    for top, dirs, files in os.walk(prefix / "html"):
+        for name in dirs + files:
+            os.utime(os.path.join(top, name), (mtime, mtime), follow_symlinks=False)
+
+
 # ---------------------------------------------------------------------------------------
 # Raw HTTP/1.x client side
 # ---------------------------------------------------------------------------------------

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from engine.main import main
+from tests.differential.modules4_pair import pair as start_pair
 from tests.differential.test_foundation3_diff import Pair
 from tests.e2e.test_config_errors import as_console
-from tests.harness import NGINX_BIN, start_nginx, start_trinx
+from tests.harness import NGINX_BIN, pin_mtimes
 
 pytestmark = pytest.mark.differential
 
@@ -78,9 +79,7 @@ def build(prefix: Path) -> None:
     (prefix / "html" / "withindex" / "index.html").write_bytes(b"the index\n")
     (prefix / "html" / "empty").mkdir()
     (prefix / "html" / "f.txt").write_bytes(b"f\n")
-    for top, dirs, files in os.walk(prefix / "html"):
-        for name in dirs + files:
-            os.utime(os.path.join(top, name), (MTIME, MTIME), follow_symlinks=False)
+    pin_mtimes(prefix, MTIME)
 
 
 @pytest.fixture(scope="module")
@@ -90,15 +89,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     tmp = tmp_path_factory.mktemp("autoindex")
     for name in ("nginx", "trinx"):
         build(tmp / name)
-    nginx = start_nginx(CONF, tmp / "nginx")
-    try:
-        trinx = start_trinx(CONF, tmp / "trinx")
-    except BaseException:
-        nginx.stop()
-        raise
-    yield Pair(nginx, trinx)
-    trinx.stop()
-    nginx.stop()
+    with start_pair(CONF, tmp) as servers:
+        yield Pair(*servers)
 
 
 def _raw(target: str, method: str = "GET", extra: str = "") -> bytes:

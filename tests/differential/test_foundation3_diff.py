@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_responses,
+from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_responses, pin_mtimes,
                            request_methods, start_nginx, start_trinx)
 
 pytestmark = pytest.mark.differential
@@ -198,9 +198,7 @@ class Pair:
 
 def _stamp(prefix: Path) -> None:
     os.chmod(prefix / "html" / "x.sh", 0o755)
-    for top, dirs, files in os.walk(prefix / "html"):
-        for name in dirs + files:
-            os.utime(os.path.join(top, name), (MTIME, MTIME), follow_symlinks=False)
+    pin_mtimes(prefix, MTIME)
 
 
 def _start(tmp: Path, conf: str, files: dict[str, bytes]) -> tuple[ServerProcess, ServerProcess]:

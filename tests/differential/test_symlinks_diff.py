@@ -9,16 +9,15 @@ Also checks that nginx still gives the statuses written out in the e2e test's ta
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.differential.modules4_pair import pair as start_pair
 from tests.e2e.test_symlinks import CASES, CONF, PATHS, build_site
-from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_responses,
-                           request_methods, start_nginx, start_trinx)
+from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_responses, pin_mtimes,
+                           request_methods)
 
 pytestmark = pytest.mark.differential
 
@@ -59,13 +58,6 @@ class Pair:
         return out
 
 
-def _stamp(prefix: Path) -> None:
-    """Same mtimes in both trees, so ETag and Last-Modified compare."""
-    for top, dirs, files in os.walk(prefix / "html"):
-        for name in dirs + files:
-            os.utime(os.path.join(top, name), (MTIME, MTIME), follow_symlinks=False)
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     if not NGINX_BIN.exists():
@@ -73,16 +65,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     tmp = tmp_path_factory.mktemp("symlinks")
     for name in ("nginx", "trinx"):
         build_site(tmp / name)
-        _stamp(tmp / name)
-    nginx = start_nginx(DIFF_CONF, tmp / "nginx")
-    try:
-        trinx = start_trinx(DIFF_CONF, tmp / "trinx")
-    except BaseException:
-        nginx.stop()
-        raise
-    yield Pair(nginx, trinx)
-    trinx.stop()
-    nginx.stop()
+        pin_mtimes(tmp / name, MTIME)
+    with start_pair(DIFF_CONF, tmp) as servers:
+        yield Pair(*servers)
 
 
 def _raw(target: str, method: str = "GET", host: str = "x") -> bytes:
