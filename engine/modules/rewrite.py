@@ -321,41 +321,9 @@ def _ops(conf: RewriteLocConf) -> list[Op]:
     return conf.ops
 
 
-# Python's re messages → PCRE2's, and whether PCRE2 names the offset (`at "..."`)
-_PCRE_MESSAGES = {
-    "missing ), unterminated subpattern": ("missing closing parenthesis", False),
-    "unbalanced parenthesis": ("unmatched closing parenthesis", True),
-    "nothing to repeat": ("quantifier does not follow a repeatable item", True),
-    "multiple repeat": ("quantifier does not follow a repeatable item", True),
-    "unterminated character set": ("missing terminating ] for character class", False),
-}
-
-
-def _compile_regex(cf: api.ConfContext, pattern: str, caseless: bool = False) -> re.Pattern[str]:
-    flags = re.ASCII | (re.IGNORECASE if caseless else 0)
-    try:
-        regex = re.compile(api.pcre_to_python(pattern), flags)
-    except re.error as e:
-        msg, at = _PCRE_MESSAGES.get(e.msg, (e.msg, True))
-        where = f' at "{pattern[e.pos:]}"' if at and e.pos is not None and \
-            e.pos < len(pattern) else ""
-        raise cf.error(f'pcre2_compile() failed: {msg} in "{pattern}"{where}') from None
-    variables = cf.cycle.variables
-    for name in regex.groupindex:
-        if name.lower() not in variables.getters:
-            variables.declare_settable(name)
-    return regex
-
-
-def _set_captures(r: api.Request, m: re.Match[str]) -> None:
-    r.captures = m
-    for name, index in m.re.groupindex.items():
-        r.variables[name.lower()] = m.group(index) or ""
-
-
 def _rewrite(cf: api.ConfContext, cmd: api.Directive, conf: RewriteLocConf) -> None:
     args = cf.args
-    regex = _compile_regex(cf, args[1])
+    regex = api.regex_compile(cf, args[1])
     replacement = args[2]
     add_args = True
     if replacement.endswith("?"):
@@ -494,7 +462,7 @@ def _parse_condition(cf: api.ConfContext) -> Cond:
             return CompareCond(var=var, value=compile_script(cf, words[last]),
                                negative=op == "!=")
         if op in ("~", "~*", "!~", "!~*"):
-            regex = _compile_regex(cf, words[last], caseless=op.endswith("*"))
+            regex = api.regex_compile(cf, words[last], caseless=op.endswith("*"))
             return RegexCond(var=var, pattern=words[last], regex=regex,
                              negative=op.startswith("!"))
         raise cf.error(f'unexpected "{op}" in condition')
@@ -608,7 +576,7 @@ def _run_rewrite(r: api.Request, op: RewriteOp, e: _Engine) -> int | None:
         return None
     if e.log:
         api.log_error(r, _NOTICE, f'"{op.pattern}" matches "{r.uri}"')
-    _set_captures(r, m)
+    api.set_captures(r, m)
     r.internal = True
     if op.flag == "break":
         r.valid_location = False
@@ -677,7 +645,7 @@ def _test(r: api.Request, cond: Cond, e: _Engine) -> bool:
         if m is None:
             r.captures = None
             return cond.negative
-        _set_captures(r, m)
+        api.set_captures(r, m)
         return not cond.negative
     assert type(cond) is FileCond
     return _file_test(r, _evaluate(r, cond.path.path, e.quote and _quoted_uri(r)),
