@@ -114,13 +114,7 @@ def _map_block(cf: api.ConfContext, cmd: api.Directive, conf: MapConf) -> None:
         raise cf.error(f'the duplicate "{written}" variable')
     m = Map(name=name, source=source)
     values: dict[str, Value] = {}  # one compiled value per distinct text, as nginx
-
-    def entry(cf: api.ConfContext, st: api.Statement) -> None:
-        if st.kind is api.Token.BLOCK_START:
-            raise cf.error('unexpected "{"')
-        _map_entry(cf, m, values)
-
-    cf.parse_block(cf.ctx, handler=entry)
+    cf.parse_block(cf.ctx, handler=lambda cf, st: _map_entry(cf, st, m, values))
     # a changeable variable: ``set`` may write it (nginx's NGX_HTTP_VAR_CHANGEABLE)
     variables.declare_settable(name)
     cf.add_variable(name, m.variable)
@@ -130,7 +124,11 @@ def _map_block(cf: api.ConfContext, cmd: api.Directive, conf: MapConf) -> None:
 _CHANGEABLE = frozenset({"args", "limit_rate"})
 
 
-def _map_entry(cf: api.ConfContext, m: Map, values: dict[str, Value]) -> None:
+def _map_entry(cf: api.ConfContext, st: api.Statement, m: Map, values: dict[str, Value]
+               ) -> None:
+    """nginx's ``ngx_http_map`` block handler (for included files too)."""
+    if st.kind is api.Token.BLOCK_START:
+        raise cf.error('unexpected "{"')
     args = cf.args
     if len(args) == 1 and args[0] == "hostnames":
         m.hostnames = True
@@ -145,7 +143,7 @@ def _map_entry(cf: api.ConfContext, m: Map, values: dict[str, Value]) -> None:
         raise cf.error("invalid number of the map parameters")
     key, text = args
     if key == "include":
-        include(cf, lambda cf, st: _included(cf, st, m, values))
+        include(cf, lambda cf, st: _map_entry(cf, st, m, values))
         return
     value = values.get(text)
     if value is None:
@@ -177,12 +175,6 @@ def _map_entry(cf: api.ConfContext, m: Map, values: dict[str, Value]) -> None:
     if low in m.exact:
         raise cf.error(f'conflicting parameter "{low}"')
     m.exact[low] = value
-
-
-def _included(cf: api.ConfContext, st: api.Statement, m: Map, values: dict[str, Value]) -> None:
-    if st.kind is api.Token.BLOCK_START:
-        raise cf.error('unexpected "{"')
-    _map_entry(cf, m, values)
 
 
 MODULE = api.Module(
