@@ -101,13 +101,6 @@ def _subrequest(r: api.Request, uri: str) -> None:
         pass  # logged; nginx goes on without the added document
 
 
-def _uri(cf: api.ConfContext, cmd: api.Directive, conf: AdditionLocConf) -> None:
-    attr = "before_body" if cmd.name == "add_before_body" else "after_body"
-    if getattr(conf, attr) is not api.UNSET:
-        raise cf.error(f'"{cmd.name}" directive is duplicate')
-    setattr(conf, attr, cf.args[1])
-
-
 def _postconfiguration(cf: api.ConfContext) -> None:
     mcf: AdditionMainConf = cf.cycle.main_conf[MODULE]
     mcf.next_header = cf.cycle.top_header_filter
@@ -121,8 +114,8 @@ _HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC
 MODULE = api.Module(
     name="http_addition_filter",
     directives=[
-        api.Directive("add_before_body", _HSL, api.Args.TAKE1, _uri),
-        api.Directive("add_after_body", _HSL, api.Args.TAKE1, _uri),
+        api.Directive("add_before_body", _HSL, api.Args.TAKE1, api.set_str("before_body")),
+        api.Directive("add_after_body", _HSL, api.Args.TAKE1, api.set_str("after_body")),
         api.Directive("addition_types", _HSL, api.Args.ONE_MORE, api.set_types("types")),
     ],
     main_conf=AdditionMainConf,
