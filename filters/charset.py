@@ -98,6 +98,8 @@ class CharsetMainConf:
     #: every charset the configuration names: key -> first spelling
     names: dict[str, str] = field(default_factory=dict)
     maps: dict[tuple[str, str], CharsetMap] = field(default_factory=dict)
+    #: (src, dst) -> its recoding, or None without a map: built once, on first use
+    recoders: dict[tuple[str, str], "Recoder | None"] = field(default_factory=dict)
     next_header: Callable[[api.Request], int] | None = None
     next_body: Callable[[api.Request, list[api.Buf]], Awaitable[None]] | None = None
 
@@ -112,13 +114,17 @@ class CharsetMainConf:
 
     def recoder(self, src: str, dst: str) -> "Recoder | None":
         """The recoding from ``src`` to ``dst`` (either direction of a map), or None."""
-        m = self.maps.get((src, dst))
+        key = (src, dst)
+        if key in self.recoders:
+            return self.recoders[key]
+        m = self.maps.get(key)
         if m is not None:
-            return Recoder(m, forward=True)
-        m = self.maps.get((dst, src))
-        if m is not None:
-            return Recoder(m, forward=False)
-        return None
+            rec: Recoder | None = Recoder(m, forward=True)
+        else:
+            m = self.maps.get((dst, src))
+            rec = Recoder(m, forward=False) if m is not None else None
+        self.recoders[key] = rec
+        return rec
 
 
 class Recoder:
