@@ -20,6 +20,7 @@ file buffers are read in 64 KiB pieces, with a checkpoint between them.
 from __future__ import annotations
 
 import re
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -42,7 +43,7 @@ class GzipLocConf:
     level: int | api.Unset = api.UNSET
     vary: bool | api.Unset = api.UNSET
     proxied: frozenset[str] | api.Unset = api.UNSET
-    http_version: str | api.Unset = api.UNSET
+    http_version: tuple[int, int] | api.Unset = api.UNSET
     disable: list["re.Pattern[str]"] | api.Unset = api.UNSET
     disable_msie6: bool | api.Unset = api.UNSET
     buffers: tuple[str, str] | api.Unset = api.UNSET
@@ -54,7 +55,7 @@ class GzipLocConf:
         self.level = api.inherit(self.level, parent.level, 1)
         self.vary = api.inherit(self.vary, parent.vary, False)
         self.proxied = api.inherit(self.proxied, parent.proxied, frozenset(["off"]))
-        self.http_version = api.inherit(self.http_version, parent.http_version, "1.1")
+        self.http_version = api.inherit(self.http_version, parent.http_version, (1, 1))
         self.disable = api.inherit(self.disable, parent.disable, [])
         self.disable_msie6 = api.inherit(self.disable_msie6, parent.disable_msie6, False)
         self.buffers = api.inherit(self.buffers, parent.buffers, ("32", "4k"))
@@ -173,7 +174,7 @@ def _gzip_ok(r: api.Request, conf: GzipLocConf) -> bool:
     ua = r.headers.get("user-agent", "")
     if conf.disable_msie6 and _msie6(ua):
         return False
-    if _version(r.http_version) < _version(conf.http_version):  # type: ignore[arg-type]
+    if _version(r.http_version) < conf.http_version:  # type: ignore[operator]
         return False
     if "via" in r.headers and not _proxied_ok(r, conf.proxied):  # type: ignore[arg-type]
         return False
@@ -196,7 +197,7 @@ def _proxied_ok(r: api.Request, p: frozenset[str]) -> bool:
         if "expired" not in p:
             return False
         when = parse_http_date(expires.encode("latin-1", "replace"))
-        return when is not None and when < _now()
+        return when is not None and when < int(time.time())
     cc = ho.get("Cache-Control")
     if cc is not None:
         return any(flag in p and flag in cc for flag in ("no-cache", "no-store", "private"))
@@ -205,11 +206,6 @@ def _proxied_ok(r: api.Request, p: frozenset[str]) -> bool:
     if "no_etag" in p and ho.etag:
         return False
     return True
-
-
-def _now() -> int:
-    import time
-    return int(time.time())
 
 
 def _msie6(ua: str) -> bool:
@@ -302,7 +298,7 @@ MODULE = api.Module(
         api.Directive("gzip_proxied", _HSL, api.Args.ONE_MORE,
                       api.set_bitmask("proxied", _PROXIED)),
         api.Directive("gzip_http_version", _HSL, api.Args.TAKE1,
-                      api.set_enum("http_version", {"1.0": "1.0", "1.1": "1.1"})),
+                      api.set_enum("http_version", {"1.0": (1, 0), "1.1": (1, 1)})),
         api.Directive("gzip_disable", _HSL, api.Args.ONE_MORE, _disable),
         api.Directive("gzip_buffers", _HSL, api.Args.TAKE2, _buffers),
     ],
