@@ -178,8 +178,8 @@ class Postpone:
         self.failed = False
         self.last_started: Flag | None = None  # set when the newest subrequest starts
         # subrequests to run in their creator's task at its next output or wait (see
-        # subrequest()): (sr, scope, previous start event, own start event)
-        self.deferred: deque[tuple[Request, None, Any, Flag]] = deque()
+        # subrequest()): (sr, previous start event, own start event)
+        self.deferred: deque[tuple[Request, Flag | None, Flag]] = deque()
         self.inline_depth = 0  # deferred subrequests being run, nested (see run_deferred)
 
     async def run_deferred(self, upto: Request | None = None, *, wait: bool = False) -> None:
@@ -196,10 +196,10 @@ class Postpone:
             return
         deferred = self.deferred
         while deferred:
-            sr, scope, prev, started = deferred.popleft()
+            sr, prev, started = deferred.popleft()
             self.inline_depth += 1
             try:
-                await _run_subrequest(sr, self, scope, prev, started)
+                await _run_subrequest(sr, self, None, prev, started)
             finally:
                 self.inline_depth -= 1
             if sr is upto:
@@ -332,7 +332,7 @@ def subrequest(r: Request, uri: str, args: str = "", *, mode: Mode = Mode.INPLAC
         pp.idle = Flag()
     prev, pp.last_started = pp.last_started, Flag()
     if _runs_inline(sr, mode):
-        pp.deferred.append((sr, None, prev, pp.last_started))
+        pp.deferred.append((sr, prev, pp.last_started))
     else:
         scope = trio.CancelScope()
         pp.scopes.add(scope)
@@ -496,7 +496,8 @@ async def postpone_filter(r: Request, chain: list[Buf]) -> None:
     """The postpone body filter: pass, hold or collect ``r``'s buffers (see docstring)."""
     main = r.main
     if r is main:
-        if chain and chain[-1].last:
+        last = bool(chain) and chain[-1].last
+        if last:
             r.done = True
         pp: Postpone | None = r.postpone
         if pp is None:
@@ -504,11 +505,9 @@ async def postpone_filter(r: Request, chain: list[Buf]) -> None:
             return
         if pp.failed:
             return
-        if chain and chain[-1].last:
-            await _node_output(pp, pp.root, chain)
+        await _node_output(pp, pp.root, chain)
+        if last:
             await _close_node(pp, pp.root)
-        else:
-            await _node_output(pp, pp.root, chain)
         return
     state: SubrequestState = r.sr
     if chain and chain[-1].last:
@@ -546,11 +545,7 @@ async def _node_output(pp: Postpone, node: OutputNode, chain: list[Buf]) -> None
         await pp.next_body(pp.main, chain)
         return
     node.items.append(chain)
-    size = 0
-    for b in chain:
-        if b.file is None and b.data is not None:
-            size += len(b.data)
-    pp.held += size
+    pp.held += _in_memory(chain)
     while pp.held > pp.limit and pp.active is not node and not pp.failed:
         if pp.deferred:
             await pp.run_deferred(wait=True)  # they may be what is in front: run them
@@ -559,6 +554,11 @@ async def _node_output(pp: Postpone, node: OutputNode, chain: list[Buf]) -> None
         if ev is None:
             ev = pp.progress = trio.Event()
         await ev.wait()
+
+
+def _in_memory(chain: list[Buf]) -> int:
+    """The bytes of ``chain`` held in memory (file regions cost nothing to hold)."""
+    return sum(len(b.data) for b in chain if b.file is None and b.data is not None)
 
 
 async def _close_node(pp: Postpone, node: OutputNode) -> None:
@@ -581,9 +581,7 @@ async def _drain(pp: Postpone) -> None:
                 node = item
                 continue
             items.popleft()
-            for b in item:
-                if b.file is None and b.data is not None:
-                    pp.held -= len(b.data)
+            pp.held -= _in_memory(item)
             pp._wake()
             if not pp.failed:
                 await next_body(main, item)
