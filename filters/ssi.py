@@ -272,7 +272,6 @@ COMMANDS = {
 async def _command(r: api.Request, ctx: SSICtx, tag: Tag, out: list[api.Buf]) -> None:
     name = tag.command.decode("latin-1")
     spec = COMMANDS.get(name)
-    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in tag.params]
     if not ctx.output:
         if ctx.block_name is not None and name != "endblock":
             if spec is not None:
@@ -288,7 +287,8 @@ async def _command(r: api.Request, ctx: SSICtx, tag: Tag, out: list[api.Buf]) ->
         _error(r, ctx, out, f'invalid context of SSI command: "{name}"')
         return
     params: dict[str, str] = {}
-    for key, value in raw:
+    for k, v in tag.params:
+        key, value = k.decode("latin-1"), v.decode("latin-1")
         if key not in spec.params:
             _error(r, ctx, out, f'invalid parameter name: "{key}" in "{name}" SSI command')
             return
