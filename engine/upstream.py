@@ -41,6 +41,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol as TypingProtocol
 
@@ -143,13 +144,23 @@ class UpstreamConf:
 # --- round robin ----------------------------------------------------------------------------
 
 class RRPeers:
-    __slots__ = ("primary", "backup", "single", "ring", "tries")
+    __slots__ = ("primary", "backup", "single", "ring", "tries", "total_weight")
 
     def __init__(self, primary: list[Peer], backup: list[Peer]) -> None:
         self.primary, self.backup = primary, backup
         self.single = len(primary) == 1 and not backup
         self.tries = sum(1 for p in primary + backup if not p.down)  # ``down`` is static
+        self.total_weight = sum(p.weight for p in primary)
         self.ring: Any = None  # a balancer's per-group data (consistent hash points)
+
+    def weighted(self, w: int) -> Peer:
+        """nginx's walk of the hash balancers: subtract the primary peers' weights in
+        config order until ``w < weight``."""
+        for p in self.primary:
+            if w < p.weight:
+                return p
+            w -= p.weight
+        return self.primary[-1]
 
 
 class RoundRobin:
@@ -196,17 +207,16 @@ class RoundRobinState:
             if best is None:
                 return None
         assert best is not None
-        self.tried.add(id(best))
-        best.conns += 1
-        if now - best.checked > best.fail_timeout:
-            best.checked = now
-        return best
+        return self.take(best, now)
 
     def _pick(self, peers: list[Peer], now: float) -> Peer | None:
+        return self.smooth(p for p in peers if self.usable(p, now))
+
+    @staticmethod
+    def smooth(peers: Iterable[Peer]) -> Peer | None:
+        """nginx's smooth weighted choice among ``peers`` (each already found usable)."""
         total, best = 0, None
         for p in peers:
-            if id(p) in self.tried or not p.available(now):
-                continue
             p.current_weight += p.effective_weight
             total += p.effective_weight
             if p.effective_weight < p.weight:
@@ -216,6 +226,18 @@ class RoundRobinState:
         if best is not None:
             best.current_weight -= total
         return best
+
+    def usable(self, p: Peer, now: float) -> bool:
+        return id(p) not in self.tried and p.available(now)
+
+    def take(self, p: Peer, now: float) -> Peer:
+        """``p`` is this request's peer now: tried, one more connection, and the start
+        of a new fail_timeout window when the last one is over."""
+        self.tried.add(id(p))
+        p.conns += 1
+        if now - p.checked > p.fail_timeout:
+            p.checked = now
+        return p
 
     def free(self, peer: Peer, failed: bool) -> None:
         peer.conns -= 1

@@ -15,7 +15,6 @@ import zlib
 from typing import Any
 
 from engine import api
-from engine.modules.upstream_ip_hash import take, usable, weighted_peer
 
 __all__ = ["MODULE", "Hash", "ring"]
 
@@ -37,14 +36,13 @@ class HashState(api.RoundRobinState):
         now = time.monotonic()
         if self.points is not None:
             return self._consistent(now)
-        total = sum(p.weight for p in data.primary)
         while True:
             prefix = str(self.rehash).encode() if self.rehash > 0 else b""
             self.hash += (zlib.crc32(prefix + self.key) >> 16) & 0x7FFF
             self.rehash += 1
-            _, peer = weighted_peer(data.primary, self.hash % total)
-            if usable(self, peer, now):
-                return take(self, peer, now)
+            peer = data.weighted(self.hash % data.total_weight)
+            if self.usable(peer, now):
+                return self.take(peer, now)
             self.misses += 1
             if self.misses > 20:
                 return super().get()
@@ -55,20 +53,10 @@ class HashState(api.RoundRobinState):
             self.point = bisect.bisect_left(hashes, zlib.crc32(self.key))
         while True:
             server = servers[self.point % len(servers)]
-            best = None
-            total = 0
-            for p in self.peers.primary:
-                if p.server != server or not usable(self, p, now):
-                    continue
-                p.current_weight += p.effective_weight
-                total += p.effective_weight
-                if p.effective_weight < p.weight:
-                    p.effective_weight += 1
-                if best is None or p.current_weight > best.current_weight:
-                    best = p
+            best = self.smooth(p for p in self.peers.primary
+                               if p.server == server and self.usable(p, now))
             if best is not None:
-                best.current_weight -= total
-                return take(self, best, now)
+                return self.take(best, now)
             self.point += 1
             self.misses += 1
             if self.misses > 20:

@@ -13,28 +13,7 @@ from typing import Any
 
 from engine import api
 
-__all__ = ["MODULE", "IpHash", "weighted_peer"]
-
-
-def weighted_peer(peers: list[api.Peer], w: int) -> tuple[int, api.Peer]:
-    """nginx's walk: subtract weights in config order until ``w < weight``."""
-    for i, p in enumerate(peers):
-        if w < p.weight:
-            return i, p
-        w -= p.weight
-    return len(peers) - 1, peers[-1]
-
-
-def usable(state: api.RoundRobinState, p: api.Peer, now: float) -> bool:
-    return id(p) not in state.tried and p.available(now)
-
-
-def take(state: api.RoundRobinState, p: api.Peer, now: float) -> api.Peer:
-    state.tried.add(id(p))
-    p.conns += 1
-    if now - p.checked > p.fail_timeout:
-        p.checked = now
-    return p
+__all__ = ["MODULE", "IpHash"]
 
 
 class IpHashState(api.RoundRobinState):
@@ -49,15 +28,14 @@ class IpHashState(api.RoundRobinState):
         if self.misses > 20 or data.single:
             return super().get()
         now = time.monotonic()
-        total = sum(p.weight for p in data.primary)
         h = self.hash
         while True:
             for b in self.key:
                 h = (h * 113 + b) % 6271
-            _, peer = weighted_peer(data.primary, h % total)
-            if usable(self, peer, now):
+            peer = data.weighted(h % data.total_weight)
+            if self.usable(peer, now):
                 self.hash = h
-                return take(self, peer, now)
+                return self.take(peer, now)
             self.misses += 1
             if self.misses > 20:
                 return super().get()

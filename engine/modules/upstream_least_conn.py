@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 from engine import api
-from engine.modules.upstream_ip_hash import take, usable
 
 __all__ = ["MODULE", "LeastConn"]
 
@@ -23,31 +22,19 @@ class LeastConnState(api.RoundRobinState):
         if peer is None and not self.backup and data.backup:
             self.backup, self.tried = True, set()
             peer = self._pick(data.backup, now)
-        return take(self, peer, now) if peer is not None else None
+        return self.take(peer, now) if peer is not None else None
 
     def _pick(self, peers: list[api.Peer], now: float) -> api.Peer | None:
         best = None
         tied: list[api.Peer] = []
         for p in peers:
-            if not usable(self, p, now):
+            if not self.usable(p, now):
                 continue
             if best is None or p.conns * best.weight < best.conns * p.weight:
                 best, tied = p, [p]
             elif p.conns * best.weight == best.conns * p.weight:
                 tied.append(p)
-        if len(tied) <= 1:
-            return best
-        total, choice = 0, None
-        for p in tied:
-            p.current_weight += p.effective_weight
-            total += p.effective_weight
-            if p.effective_weight < p.weight:
-                p.effective_weight += 1
-            if choice is None or p.current_weight > choice.current_weight:
-                choice = p
-        assert choice is not None
-        choice.current_weight -= total
-        return choice
+        return best if len(tied) <= 1 else self.smooth(tied)
 
 
 class LeastConn(api.RoundRobin):

@@ -13,7 +13,6 @@ from itertools import accumulate
 from typing import Any
 
 from engine import api
-from engine.modules.upstream_ip_hash import take, usable
 
 __all__ = ["MODULE", "Random"]
 
@@ -36,16 +35,16 @@ class RandomState(api.RoundRobinState):
         first = None
         while self.misses <= 20:
             p = self._draw()
-            if not usable(self, p, now) or p is first:
+            if not self.usable(p, now) or p is first:
                 self.misses += 1
                 continue
             if not self.two:
-                return take(self, p, now)
+                return self.take(p, now)
             if first is None:
                 first = p
                 continue
             # nginx: the second drawn unless it is strictly busier than the first
-            return take(self, first if p.conns * first.weight > first.conns * p.weight
+            return self.take(first if p.conns * first.weight > first.conns * p.weight
                         else p, now)
         return super().get()
 
