@@ -69,15 +69,13 @@ class RefererLocConf:
                                             64)
 
 
-def _server_names(r: api.Request) -> tuple[Any, list[re.Pattern[str]]]:
-    """The request's server names as referer keys (nginx adds them at merge time)."""
-    core = r.cycle.directive_module("server_name")
-    srv = r.srv_conf[core]
+def _server_names(srv: Any) -> Any:
+    """The server's names as referer keys (nginx adds them at merge time)."""
     hashes = api.NameHashes()
     for name in srv.server_names:
         if name and not name.startswith("~"):
             hashes.add(name.lower(), _NO_URI)
-    return hashes, list(srv.name_regexes)
+    return hashes
 
 
 def invalid_referer(r: api.Request) -> str:
@@ -107,17 +105,16 @@ def invalid_referer(r: api.Request) -> str:
         return "1"
     host = ref[:end].lower()
     uri = names.find(host) if names is not api.UNSET else None
-    regexes: list[re.Pattern[str]] = []
     if uri is None and conf.server_regexes:
-        names, regexes = _server_names(r)
+        srv = r.srv_conf[r.cycle.directive_module("server_name")]
         if conf.server_names:
-            uri = names.find(host)
+            uri = _server_names(srv).find(host)
+        if uri is None and any(rx.search(host) for rx in srv.name_regexes):
+            return ""
     if uri is not None:
         slash = ref.find("/", end)
         path = ref[slash:] if slash >= 0 else ""
         return "" if path.startswith(uri) else "1"
-    if any(rx.search(host) for rx in regexes):
-        return ""
     if any(rx.search(ref) for rx in conf.regexes):  # type: ignore[union-attr]
         return ""
     return "1"
