@@ -38,7 +38,7 @@ from engine import api
 __all__ = ["MODULE", "AutoindexLocConf"]
 
 NAME_LEN = 50  # NGX_HTTP_AUTOINDEX_NAME_LEN
-_FORMATS = {"html": "html", "xml": "xml", "json": "json", "jsonp": "jsonp"}
+_FORMATS = {f: f for f in ("html", "xml", "json", "jsonp")}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -277,16 +277,6 @@ def _json(entries: list[Entry], callback: str) -> bytes:
     return b"".join(parts)
 
 
-def _set_format(cf: api.ConfContext, cmd: api.Directive, conf: AutoindexLocConf) -> None:
-    """ngx_conf_set_enum_slot: the value is matched without case (``JSON`` is json)."""
-    if conf.format is not api.UNSET:
-        raise cf.error('"autoindex_format" directive is duplicate')
-    value = _FORMATS.get(cf.args[1].lower())
-    if value is None:
-        raise cf.error(f'invalid value "{cf.args[1]}"')
-    conf.format = value
-
-
 def _postconfiguration(cf: api.ConfContext) -> None:
     cf.add_phase_handler(api.Phase.CONTENT, autoindex_handler)
 
@@ -298,7 +288,8 @@ MODULE = api.Module(
     loc_conf=AutoindexLocConf,
     directives=[
         api.Directive("autoindex", _CTX, api.Args.FLAG, api.set_flag("enable")),
-        api.Directive("autoindex_format", _CTX, api.Args.TAKE1, _set_format),
+        api.Directive("autoindex_format", _CTX, api.Args.TAKE1,
+                      api.set_enum("format", _FORMATS)),
         api.Directive("autoindex_exact_size", _CTX, api.Args.FLAG, api.set_flag("exact_size")),
         api.Directive("autoindex_localtime", _CTX, api.Args.FLAG, api.set_flag("localtime")),
     ],
