@@ -147,16 +147,10 @@ def _test_dir(r: api.Request, sl: Any, mode: api.Symlinks, dir_path: str,
     return 0
 
 
-def _symlinks_module(cf: api.ConfContext) -> api.Module | None:
-    """The module declaring ``disable_symlinks`` (its loc conf has nginx's field names)."""
-    for m in cf.cycle.modules:
-        if any(d.name == "disable_symlinks" for d in m.directives):
-            return m
-    return None
-
-
 def _postconfiguration(cf: api.ConfContext) -> None:
-    cf.add_phase_handler(api.Phase.CONTENT, _make_handler(_symlinks_module(cf)))
+    # the module declaring disable_symlinks: its loc conf has nginx's field names
+    symlinks_module = cf.cycle.directive_module("disable_symlinks")
+    cf.add_phase_handler(api.Phase.CONTENT, _make_handler(symlinks_module))
 
 
 MODULE = api.Module(
