@@ -12,7 +12,7 @@ proxy (reference/upstream.md §10): ``VALUE key flags len`` → 200 with that bo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine import api
@@ -31,6 +31,7 @@ class MemcachedLocConf:
     next_upstream: frozenset[str] | api.Unset = api.UNSET
     gzip_flag: int | api.Unset = api.UNSET
     buffer_size: int | api.Unset = api.UNSET
+    settings: api.UpstreamSettings | None = None  # derived: the driver's view of the above
 
     def merge(self, parent: "MemcachedLocConf") -> None:
         self.target = api.inherit(self.target, None, None)
@@ -40,6 +41,14 @@ class MemcachedLocConf:
                                          frozenset(["error", "timeout"]))
         self.gzip_flag = api.inherit(self.gzip_flag, parent.gzip_flag, 0)
         self.buffer_size = api.inherit(self.buffer_size, parent.buffer_size, 4096)
+        self.settings = api.UpstreamSettings(
+            connect_timeout=self.connect_timeout / 1000,  # type: ignore[operator]
+            send_timeout=self.send_timeout / 1000,  # type: ignore[operator]
+            read_timeout=self.read_timeout / 1000,  # type: ignore[operator]
+            next_upstream=frozenset({"invalid_header" if w == "invalid_response" else
+                                     "http_404" if w == "not_found" else w
+                                     for w in self.next_upstream}),  # type: ignore[union-attr]
+            schema="memcached://")  # nginx names no URI: upstream: "memcached://host:port"
 
 
 class MemcachedProtocol:
@@ -145,25 +154,15 @@ async def memcached_handler(r: api.Request) -> int:
     rc = await api.discard_request_body(r)
     if rc != api.OK:
         return rc
-    us = conf.target
-    settings = api.UpstreamSettings(
-        connect_timeout=conf.connect_timeout / 1000,  # type: ignore[operator]
-        send_timeout=conf.send_timeout / 1000,  # type: ignore[operator]
-        read_timeout=conf.read_timeout / 1000,  # type: ignore[operator]
-        next_upstream=frozenset({"invalid_header" if w == "invalid_response" else
-                                 "http_404" if w == "not_found" else w
-                                 for w in conf.next_upstream}),  # type: ignore[union-attr]
-        schema="memcached://")  # nginx names no URI: upstream: "memcached://host:port"
-    return await api.run_upstream(r, us, MemcachedProtocol(r, _escape(key),
-                                                            conf.gzip_flag), settings)
+    return await api.run_upstream(r, conf.target, MemcachedProtocol(r, _escape(key),
+                                                                     conf.gzip_flag),
+                                  conf.settings)  # type: ignore[arg-type]
 
 
 @dataclass
 class MemcachedMainConf:
-    pending: list[tuple[MemcachedLocConf, str, int, Any, Any]] = None  # type: ignore
-
-    def __post_init__(self) -> None:
-        self.pending = []
+    pending: list[tuple[MemcachedLocConf, str, str, int, Any, Any]] = field(
+        default_factory=list)
 
     def merge(self, parent: Any) -> None:
         pass
