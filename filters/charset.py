@@ -290,20 +290,21 @@ async def charset_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
     out: list[api.Buf] = []
     for b in chain:
         if len(b):
-            for data in _pieces(b):
-                out.append(api.Buf(_recode(ctx, data)))
+            if b.file is None:
+                out.append(api.Buf(_recode(ctx, bytes(b.data))))  # type: ignore[arg-type]
+            else:
+                # a piece at a time, each passed on: a large file is never held whole
+                for pos in range(b.file_pos, b.file_last, _CHUNK):
+                    data = b.file.read(pos, min(_CHUNK, b.file_last - pos))
+                    out.append(api.Buf(_recode(ctx, data)))
+                    await nxt(r, out)
+                    out = []
         if b.last:
             ctx.pending = b""  # nginx drops a sequence cut by the end of the body
         if b.last or b.flush:
             out.append(api.Buf(flush=b.flush, last=b.last, last_in_chain=b.last_in_chain))
-    await nxt(r, out)
-
-
-def _pieces(b: api.Buf) -> list[bytes]:
-    if b.file is None:
-        return [bytes(b.data)]  # type: ignore[arg-type]
-    return [b.file.read(pos, min(_CHUNK, b.file_last - pos))
-            for pos in range(b.file_pos, b.file_last, _CHUNK)]
+    if out:
+        await nxt(r, out)
 
 
 def _recode(ctx: CharsetCtx, data: bytes) -> bytes:
