@@ -87,9 +87,7 @@ def gzip_header_filter(r: api.Request) -> int:
             or ho.content_encoding or ho.get("Content-Encoding")
             or 0 <= ho.content_length < conf.min_length  # type: ignore[operator]
             or not api.type_matches(ho.content_type, conf.types)  # type: ignore[arg-type]
-            or r.header_only):
-        return mcf.next_header(r)  # type: ignore[misc]
-    if r is not r.main:
+            or r.header_only or r is not r.main):
         return mcf.next_header(r)  # type: ignore[misc]
     if conf.vary:
         r.gzip_vary = True
