@@ -434,8 +434,7 @@ async def _include(r: api.Request, ctx: SSICtx, p: dict[str, str], out: list[api
         if stub_text is None:
             raise SSIError(f'"stub"="{stub}" for "include" not found')
     uri = virtual if virtual is not None else file
-    if "$" in uri or "\\" in uri:  # type: ignore[operator]
-        uri = evaluate(uri, _lookup(r, ctx))  # type: ignore[arg-type]
+    uri = evaluate(uri, _lookup(r, ctx))  # type: ignore[arg-type]
     if not uri.startswith("/"):
         uri = r.uri[:r.uri.rfind("/") + 1] + uri
     path, _, args = uri.partition("?")
