@@ -67,8 +67,6 @@ def _disable_symlinks(cf: api.ConfContext, cmd: api.Directive, conf: StaticLocCo
 _NOT_FOUND = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
 # EMLINK and ELOOP: a symlink disable_symlinks refused (nginx's NGX_HAVE_OPENAT cases)
 _FORBIDDEN = (errno.EACCES, errno.EPERM, errno.EMLINK, errno.ELOOP)
-# non-blocking as nginx's: a FIFO under the root must not stall the server
-_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 async def static_handler(r: api.Request) -> int:
@@ -82,14 +80,15 @@ async def static_handler(r: api.Request) -> int:
     clcf = api.core_loc_conf(r)
     bpath = path.encode("latin-1")
     conf: StaticLocConf = MODULE.loc(r)
+    mode, from_len = conf.disable_symlinks, 0
+    if mode is not api.Symlinks.OFF:  # nginx's ngx_http_set_disable_symlinks
+        cv = conf.disable_symlinks_from
+        mode, from_len = api.symlinks_from(mode,  # type: ignore[arg-type]
+                                           cv.evaluate(r) if cv else None, path)
     try:
-        if conf.disable_symlinks is api.Symlinks.OFF:
-            fd = os.open(bpath, _FLAGS)
-        else:
-            fd = _open_checked(r, conf, path, bpath)
-    except OSError as e:
-        call = e.syscall if isinstance(e, api.OpenError) else "open()"
-        msg = f'{call} "{path}" failed ({e.errno}: {e.strerror})'
+        fd = api.open_file(bpath, mode, from_len)  # type: ignore[arg-type]
+    except api.OpenError as e:
+        msg = f'{e.syscall} "{path}" failed ({e.errno}: {e.strerror})'
         if e.errno in _NOT_FOUND:
             if clcf.log_not_found:
                 api.log_error(r, logging.ERROR, msg)
@@ -140,15 +139,6 @@ async def static_handler(r: api.Request) -> int:
     f = api.FileRef(fd, path, st.st_size, int(st.st_mtime))
     await api.output(r, [api.Buf(file=f, file_pos=0, file_last=st.st_size, last=True)])
     return api.OK
-
-
-def _open_checked(r: api.Request, conf: StaticLocConf, path: str, bpath: bytes) -> int:
-    """Open under disable_symlinks on/if_not_owner (nginx's ngx_http_set_disable_symlinks
-    then ngx_open_file_wrapper).  Raises OSError/OpenError as `api.open_file`."""
-    cv = conf.disable_symlinks_from
-    mode, from_len = api.symlinks_from(conf.disable_symlinks,  # type: ignore[arg-type]
-                                       cv.evaluate(r) if cv else None, path)
-    return api.open_file(bpath, mode, from_len, _FLAGS)
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
