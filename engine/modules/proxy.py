@@ -85,7 +85,6 @@ class ProxyLocConf:
     pass_headers: frozenset[str] | api.Unset = api.UNSET
     ignore_headers: frozenset[str] | api.Unset = api.UNSET
     redirect: bool | api.Unset = api.UNSET
-    accepted: str | api.Unset = api.UNSET
     buffering: bool | api.Unset = api.UNSET  # checked as nginx, not acted on (see above)
     request_buffering: bool | api.Unset = api.UNSET
     buffer_size: int | api.Unset = api.UNSET  # bounds the response head, as nginx's buffer
@@ -118,7 +117,6 @@ class ProxyLocConf:
         self.ignore_headers = api.inherit(self.ignore_headers, parent.ignore_headers,
                                           frozenset())
         self.redirect = api.inherit(self.redirect, parent.redirect, True)
-        self.accepted = api.inherit(self.accepted, parent.accepted, "")
         self.buffering = api.inherit(self.buffering, parent.buffering, True)
         self.request_buffering = api.inherit(self.request_buffering,
                                              parent.request_buffering, True)
@@ -169,7 +167,7 @@ class HttpProxy:
         if conf.pass_request_headers:
             for name, value in r.headers_in:
                 if name not in names and name not in _SKIP_CLIENT:
-                    lines.append(f"{_original_case(r, name)}: {value}\r\n")
+                    lines.append(f"{_original_case(name)}: {value}\r\n")
         lines.append("\r\n")
         self.request_bytes = "".join(lines).encode("latin-1", "replace")
         return self.request_bytes
@@ -278,8 +276,7 @@ class HttpProxy:
         for name, value in headers:
             low = name.lower()
             if low == "content-length":
-                # nginx 1.22: the last one counts; a value not all digits is no length
-                length = int(value) if value.isdigit() and value.isascii() else -1
+                length = _content_length(value)  # nginx 1.22: the last one counts
             elif low == "transfer-encoding":
                 chunked = True
                 framing.append(f"{name}: {value}\r\n")
@@ -291,8 +288,7 @@ class HttpProxy:
         if not chunked and length >= 0:
             self.status, self.length, self.buf = status, length, buf[end:]
             self.reusable = m.group(1) == "1" and not self.close and not any(
-                "close" in (t.strip().lower() for t in v.split(","))
-                for n, v in headers if n.lower() == "connection")
+                _asks_close(v) for n, v in headers if n.lower() == "connection")
             return status
         if length >= 0:
             framing.append(f"Content-Length: {length}\r\n")
@@ -353,7 +349,7 @@ class HttpProxy:
             if low == "content-type":
                 ho.content_type = value
             elif low == "content-length":  # the last one counts, as in nginx 1.22
-                ho.content_length = int(value) if value.isdigit() and value.isascii() else -1
+                ho.content_length = _content_length(value)
             elif low == "last-modified":
                 ho.last_modified = _http_time(value)
             elif low == "etag":
@@ -362,8 +358,8 @@ class HttpProxy:
                 ho.location = self._redirect(value) if conf.redirect else value
             elif low not in hide:
                 ho.add(name, value)
-        if r.method == "HEAD" or status in (204, 304):
-            ho.content_length = ho.content_length if r.method == "HEAD" else -1
+        if status in (204, 304) and r.method != "HEAD":
+            ho.content_length = -1
         if accel is not None:
             return self._accel_redirect(r, accel)
         if conf.force_ranges:
@@ -481,8 +477,7 @@ def _parse_head(head: str, method: str
             length = int(value)
         elif low == "transfer-encoding":
             return None
-        elif low == "connection" and "close" in (
-                t.strip().lower() for t in value.split(",")):
+        elif low == "connection" and _asks_close(value):
             reusable = False
     if status in (204, 304) or method == "HEAD":
         length = 0
@@ -490,6 +485,15 @@ def _parse_head(head: str, method: str
         return None  # read until close: h11
     return status, m.group(1), headers, length, reusable
 
+
+def _asks_close(connection: str) -> bool:
+    """A Connection header value with the ``close`` token."""
+    return "close" in (t.strip().lower() for t in connection.split(","))
+
+
+def _content_length(value: str) -> int:
+    """A Content-Length value, -1 when not all digits (no length, as nginx)."""
+    return int(value) if value.isdigit() and value.isascii() else -1
 
 
 # --- nginx's header-line parser (ngx_http_parse_header_line), for heads off the fast path --
@@ -588,7 +592,7 @@ def _nginx_lines(buf: bytes, pos: int) -> tuple[list[tuple[str, str]], int] | No
         pos += 1
 
 
-def _original_case(r: api.Request, name: str) -> str:
+def _original_case(name: str) -> str:
     if not name.islower():
         return name
     cased = _CASED.get(name)
@@ -668,7 +672,7 @@ async def _follow_accel(r: api.Request, target: str) -> int:
 async def _target(r: api.Request, pp: ProxyPass) -> tuple[Any, str, str]:
     """The group, the Host header value ($proxy_host) and the request-line URI."""
     if pp.url is None:
-        return pp.upstream, pp.host, _uri(r, pp)
+        return pp.upstream, pp.host, _uri(r, pp.uri, pp.loc_name)
     url = pp.url.evaluate(r)
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() != "http":
@@ -686,21 +690,18 @@ async def _target(r: api.Request, pp: ProxyPass) -> tuple[Any, str, str]:
         except OSError:
             api.log_error(r, logging.ERROR, f'no resolver defined to resolve {host}')
             return None, "", ""
-    if path:
-        return us, hostport, path
-    return us, hostport, _uri(r, ProxyPass(url=None, uri=None))
+    return us, hostport, path or _uri(r, None, "")
 
 
-def _uri(r: api.Request, pp: ProxyPass) -> str:
-    unchanged = r is r.main and not r.internal and _same_uri(r)
-    if pp.uri is None:
-        if unchanged:
-            return r.request_uri  # case A: the client's request-target as received
-        return api.escape_uri(r.uri) + ("?" + r.args if r.args else "")
-    if r.uri.startswith(pp.loc_name):
-        rest = api.escape_uri(r.uri[len(pp.loc_name):])
-        return pp.uri + rest + ("?" + r.args if r.args else "")
-    return api.escape_uri(r.uri) + ("?" + r.args if r.args else "")
+def _uri(r: api.Request, uri: str | None, loc_name: str) -> str:
+    """The request-line URI for a proxy_pass with URI part ``uri`` in location
+    ``loc_name``."""
+    if uri is None and r is r.main and not r.internal and _same_uri(r):
+        return r.request_uri  # case A: the client's request-target as received
+    args = "?" + r.args if r.args else ""
+    if uri is not None and r.uri.startswith(loc_name):
+        return uri + api.escape_uri(r.uri[len(loc_name):]) + args
+    return api.escape_uri(r.uri) + args
 
 
 def _same_uri(r: api.Request) -> bool:
