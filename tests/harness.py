@@ -45,7 +45,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -64,7 +65,9 @@ __all__ = [
     "http_request",
     "parse_response",
     "parse_responses",
+    "pin_mtimes",
     "request_methods",
+    "srtest_pair",
     "start_nginx",
     "start_trinx",
 ]
@@ -415,6 +418,24 @@ def _write_files(prefix: Path, files: dict[str, bytes]) -> None:
             raise ValueError(f"file path {rel!r} is outside the prefix {prefix}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+
+
+@contextmanager
+def srtest_pair(conf: str, trinx_only: str, tmp: Path, files: dict[str, bytes]
+               ) -> Iterator[tuple[ServerProcess, ServerProcess | None]]:
+    """trinx and, when installed, nginx on one config behind a `tests.backends.Backend`
+    (``{B}`` in ``conf``); trinx also loads tests.modules.srtest and gets ``trinx_only``'s
+    locations at ``{TRINX}`` (nginx gets nothing there)."""
+    from tests.backends import Backend
+
+    with Backend("b") as backend, ExitStack() as stack:
+        conf = conf.replace("{B}", backend.address)
+        trinx = stack.enter_context(start_trinx(
+            "load_module tests.modules.srtest;\n" + conf.replace("{TRINX}", trinx_only),
+            tmp / "trinx", files))
+        nginx = stack.enter_context(start_nginx(conf.replace("{TRINX}", ""), tmp / "nginx",
+                                                files)) if NGINX_BIN.exists() else None
+        yield trinx, nginx
 
 
 def pin_mtimes(prefix: Path, mtime: int) -> None:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_response, start_nginx,
-                           start_trinx)
+from tests.differential.modules4_pair import pair as start_pair
+from tests.harness import NGINX_BIN, ServerProcess, http_request, parse_response
 
 pytestmark = pytest.mark.differential
 
@@ -50,12 +50,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
                                                                      ServerProcess]]:
     if not NGINX_BIN.exists():
         pytest.skip(f"{NGINX_BIN} is absent; install nginx-light (./run-tests does)")
-    tmp = tmp_path_factory.mktemp("addition")
-    nginx = start_nginx(CONF, tmp / "nginx", FILES)
-    trinx = start_trinx(CONF, tmp / "trinx", FILES)
-    yield nginx, trinx
-    trinx.stop()
-    nginx.stop()
+    with start_pair(CONF, tmp_path_factory.mktemp("addition"), FILES) as servers:
+        yield servers
 
 
 def view(server: ServerProcess, target: str, method: str = "GET") -> tuple[object, ...]:

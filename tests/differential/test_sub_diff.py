@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_response, start_nginx,
-                           start_trinx)
+from tests.differential.modules4_pair import pair as start_pair
+from tests.harness import NGINX_BIN, ServerProcess, http_request, parse_response
 
 pytestmark = pytest.mark.differential
 
@@ -45,12 +45,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
                                                                      ServerProcess]]:
     if not NGINX_BIN.exists():
         pytest.skip(f"{NGINX_BIN} is absent; install nginx-light (./run-tests does)")
-    tmp = tmp_path_factory.mktemp("sub")
-    nginx = start_nginx(CONF, tmp / "nginx", FILES)
-    trinx = start_trinx(CONF, tmp / "trinx", FILES)
-    yield nginx, trinx
-    trinx.stop()
-    nginx.stop()
+    with start_pair(CONF, tmp_path_factory.mktemp("sub"), FILES) as servers:
+        yield servers
 
 
 def view(server: ServerProcess, target: str) -> tuple[object, ...]:

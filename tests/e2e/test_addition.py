@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import Backend
 from tests.e2e.test_config_errors import location_conf_error
-from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_response,
-                           parse_responses, start_nginx, start_trinx)
+from tests.harness import (ServerProcess, http_request, parse_response, parse_responses,
+                           srtest_pair)
 
 CONF = """
 events {}
@@ -52,17 +51,8 @@ FILES = {"html/parts/hdr.html": b"HDR", "html/parts/ftr.html": b"FTR",
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess,
                                                                      ServerProcess | None]]:
-    with Backend("b") as backend:
-        conf = CONF.replace("{B}", backend.address)
-        tmp = tmp_path_factory.mktemp("addition")
-        trinx = start_trinx("load_module tests.modules.srtest;\n"
-                            + conf.replace("{TRINX}", TRINX_ONLY), tmp / "trinx", FILES)
-        nginx = start_nginx(conf.replace("{TRINX}", ""), tmp / "nginx", FILES) \
-            if NGINX_BIN.exists() else None
-        yield trinx, nginx
-        trinx.stop()
-        if nginx is not None:
-            nginx.stop()
+    with srtest_pair(CONF, TRINX_ONLY, tmp_path_factory.mktemp("addition"), FILES) as servers:
+        yield servers
 
 
 def get(server: ServerProcess, target: str) -> tuple[int, bytes]:

@@ -6,9 +6,7 @@ errors (checked on nginx)."""
 
 from __future__ import annotations
 
-import re
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +17,8 @@ from hypothesis import strategies as st
 
 from engine.main import main
 from parsers.multi import reference_replace
-from tests.backends import Backend
-from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_response, start_nginx,
-                           start_trinx)
+from tests.e2e.test_config_errors import location_conf_error
+from tests.harness import ServerProcess, http_request, parse_response, srtest_pair
 
 CONF = """
 events {}
@@ -69,17 +66,8 @@ FILES = {"html/big.html": BIG, "html/s.html": b"aabcabcaaab bab aaa ABC",
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess,
                                                                      ServerProcess | None]]:
-    with Backend("b") as backend:
-        conf = CONF.replace("{B}", backend.address)
-        tmp = tmp_path_factory.mktemp("sub")
-        trinx = start_trinx("load_module tests.modules.srtest;\n"
-                            + conf.replace("{TRINX}", TRINX_ONLY), tmp / "trinx", FILES)
-        nginx = start_nginx(conf.replace("{TRINX}", ""), tmp / "nginx", FILES) \
-            if NGINX_BIN.exists() else None
-        yield trinx, nginx
-        trinx.stop()
-        if nginx is not None:
-            nginx.stop()
+    with srtest_pair(CONF, TRINX_ONLY, tmp_path_factory.mktemp("sub"), FILES) as servers:
+        yield servers
 
 
 def get(server: ServerProcess, target: str) -> tuple[int, bytes, dict[str, str]]:
@@ -166,18 +154,7 @@ def test_text_is_not_held_beyond_the_longest_pattern(pair: tuple[ServerProcess,
 ])
 def test_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], directives: str,
                        message: str) -> None:
-    conf = tmp_path / "conf" / "nginx.conf"
-    conf.parent.mkdir(parents=True)
-    (tmp_path / "logs").mkdir()
-    conf.write_text("events {} http { server { location / { %s } } }\n" % directives)
-    argv = ["-t", "-p", f"{tmp_path}/", "-c", "conf/nginx.conf", "-e", "stderr"]
-    assert main(argv) == 1
-    got = capsys.readouterr().err.splitlines()[0].split("[emerg] ", 1)[1]
-    assert got == f"{message} in {conf}:1"
-    if NGINX_BIN.exists():
-        out = subprocess.run([str(NGINX_BIN), *argv], capture_output=True, text=True)
-        emerg = [ln for ln in out.stderr.splitlines() if "[emerg]" in ln][0]
-        assert re.sub(r"^.*\[emerg\] \d+#\d+: ", "", emerg) == got
+    assert location_conf_error(tmp_path, capsys, directives) == f"{message} in {{conf}}:1"
 
 
 def test_255_patterns_are_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
