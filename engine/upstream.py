@@ -55,10 +55,12 @@ from engine.upstream_io import Conn, connect, errno_text, give_back, take_pooled
 
 __all__ = ["ServerSpec", "Peer", "UpstreamConf", "Balancer", "PeerState", "RoundRobin",
            "RoundRobinState", "UPSTREAM", "current_upstream", "find_upstream",
-           "implicit_upstream", "run_upstream", "UpstreamSettings", "NEED_MORE",
-           "UpstreamProtocol", "Failure", "runtime_upstream", "TRACK_KEY"]
+           "implicit_upstream", "run_upstream", "UpstreamSettings", "UpstreamProtocol",
+           "Failure", "runtime_upstream", "TRACK_KEY"]
 
-NEED_MORE = None
+# the ``server`` parameters a balancer may refuse (its ``flags`` are those it takes)
+_SERVER_PARAMS = frozenset(["weight", "max_fails", "fail_timeout", "backup", "down",
+                            "max_conns"])
 
 
 @dataclass
@@ -130,8 +132,7 @@ class UpstreamConf:
     line: int = 0
     servers: list[ServerSpec] = field(default_factory=list)
     balancer: Any = None
-    flags: frozenset[str] = frozenset(["weight", "max_fails", "fail_timeout", "backup",
-                                       "down", "max_conns"])
+    flags: frozenset[str] = _SERVER_PARAMS
     implicit: bool = False
     keepalive: int = 0
     keepalive_timeout: float = 60.0
@@ -167,7 +168,7 @@ class RoundRobin:
     """nginx's default balancer (``ngx_http_upstream_round_robin``)."""
 
     name = "round_robin"
-    flags = frozenset(["weight", "max_fails", "fail_timeout", "backup", "down", "max_conns"])
+    flags = _SERVER_PARAMS
 
     def init_upstream(self, cf: ConfContext | None, us: UpstreamConf) -> None:
         primary, backup = [], []
@@ -284,11 +285,8 @@ def implicit_upstream(cf: ConfContext, host: str, port: int) -> UpstreamConf:
     umcf: UpstreamMainConf = cf.cycle.main_conf[UPSTREAM]
     us = umcf.implicit.get((host, port))
     if us is None:
-        spec = ServerSpec(f"{host}:{port}", _resolve(cf, host, port))
-        us = UpstreamConf(name=f"{host}:{port}", servers=[spec], implicit=True,
-                          balancer=RoundRobin())
-        us.balancer.init_upstream(cf, us)
-        umcf.implicit[(host, port)] = us
+        us = umcf.implicit[(host, port)] = _single_server(host, port,
+                                                          _resolve(cf, host, port))
     return us
 
 
@@ -306,11 +304,16 @@ async def runtime_upstream(host: str, port: int) -> UpstreamConf:
     if us is None:
         infos = await trio.socket.getaddrinfo(host.strip("[]"), port,
                                               type=socket.SOCK_STREAM)
-        addrs = list(dict.fromkeys((str(i[4][0]), int(i[4][1])) for i in infos))
-        us = UpstreamConf(name=f"{host}:{port}", servers=[ServerSpec(f"{host}:{port}", addrs)],
-                          implicit=True, balancer=RoundRobin())
-        us.balancer.init_upstream(None, us)
-        _RUNTIME[(host, port)] = us
+        us = _RUNTIME[(host, port)] = _single_server(host, port, _addrs(infos))
+    return us
+
+
+def _single_server(host: str, port: int, addrs: list[tuple[str, int]]) -> UpstreamConf:
+    """The round-robin group of one ``host:port``, resolved to ``addrs``."""
+    name = f"{host}:{port}"
+    us = UpstreamConf(name=name, servers=[ServerSpec(name, addrs)], implicit=True,
+                      balancer=RoundRobin())
+    us.balancer.init_upstream(None, us)
     return us
 
 
@@ -319,12 +322,12 @@ def _resolve(cf: ConfContext, host: str, port: int) -> list[tuple[str, int]]:
         infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
     except socket.gaierror:
         raise cf.error(f'host not found in upstream "{host}:{port}"') from None
-    out: list[tuple[str, int]] = []
-    for info in infos:
-        addr = (str(info[4][0]), int(info[4][1]))
-        if addr not in out:
-            out.append(addr)
-    return out
+    return _addrs(infos)
+
+
+def _addrs(infos: list[Any]) -> list[tuple[str, int]]:
+    """getaddrinfo's addresses, each once, in its order."""
+    return list(dict.fromkeys((str(i[4][0]), int(i[4][1])) for i in infos))
 
 
 def _upstream_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
@@ -339,9 +342,10 @@ def _upstream_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
         cf.parse_block(Ctx.UPS)
     finally:
         umcf.current = None
-    if not any(not s.backup for s in us.servers):
-        raise cf.error(f'no servers are inside upstream') if not us.servers else \
-            cf.error(f'no servers in upstream "{name}"')
+    if not us.servers:
+        raise cf.error("no servers are inside upstream")
+    if all(s.backup for s in us.servers):
+        raise cf.error(f'no servers in upstream "{name}"')
     us.balancer.init_upstream(cf, us)
 
 
@@ -351,8 +355,7 @@ def _server(cf: ConfContext, cmd: Directive, conf: Any) -> None:
     spec = ServerSpec(address, [])
     for word in cf.args[2:]:
         key, eq, value = word.partition("=")
-        if key not in us.flags and key in ("weight", "max_fails", "fail_timeout", "backup",
-                                           "down", "max_conns"):
+        if key not in us.flags and key in _SERVER_PARAMS:
             raise cf.error(f'balancing method does not support parameter "{word}"')
         if key == "weight" and eq and value.isdigit() and int(value) > 0:
             spec.weight = int(value)
