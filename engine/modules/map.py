@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import api
-from engine.modules.conf_block import include
+from engine.modules.conf_block import include, variable_name
 
 __all__ = ["MODULE", "MapConf", "Map"]
 
@@ -102,26 +102,13 @@ class Map:
 
 def _map_block(cf: api.ConfContext, cmd: api.Directive, conf: MapConf) -> None:
     source = cf.compile(cf.args[1])
-    name = cf.args[2]
-    if not name.startswith("$"):
-        raise cf.error(f'invalid variable name "{name}"')
-    if name == "$":
-        raise cf.error('invalid variable name "$"')
-    written, name = name[1:], name[1:].lower()
-    variables = cf.cycle.variables
-    if name in variables.getters and name not in variables.settable \
-            and name not in _CHANGEABLE:
-        raise cf.error(f'the duplicate "{written}" variable')
+    name = variable_name(cf, cf.args[2])
     m = Map(name=name, source=source)
     values: dict[str, Value] = {}  # one compiled value per distinct text, as nginx
     cf.parse_block(cf.ctx, handler=lambda cf, st: _map_entry(cf, st, m, values))
     # a changeable variable: ``set`` may write it (nginx's NGX_HTTP_VAR_CHANGEABLE)
-    variables.declare_settable(name)
+    cf.cycle.variables.declare_settable(name)
     cf.add_variable(name, m.variable)
-
-
-# names nginx lets ``map`` (or ``set``) take over although they exist
-_CHANGEABLE = frozenset({"args", "limit_rate"})
 
 
 def _map_entry(cf: api.ConfContext, st: api.Statement, m: Map, values: dict[str, Value]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine import api
+from engine.modules.conf_block import variable_name
 
 __all__ = ["MODULE", "murmur_hash2", "SplitClients"]
 
@@ -104,16 +105,7 @@ def atofp(text: str, point: int) -> int | None:
 
 def _block(cf: api.ConfContext, cmd: api.Directive, conf: object) -> None:
     key = cf.compile(cf.args[1])
-    name = cf.args[2]
-    if not name.startswith("$"):
-        raise cf.error(f'invalid variable name "{name}"')
-    if name == "$":
-        raise cf.error('invalid variable name "$"')
-    written, name = name[1:], name[1:].lower()
-    variables = cf.cycle.variables
-    if name in variables.getters and name not in variables.settable \
-            and name not in ("args", "limit_rate"):
-        raise cf.error(f'the duplicate "{written}" variable')
+    name = variable_name(cf, cf.args[2])
     split = SplitClients(name=name, key=key)
     percents: list[tuple[int, str]] = []
     # nginx reads the value as the second slot of cf->args without counting the words: a
@@ -145,7 +137,7 @@ def _block(cf: api.ConfContext, cmd: api.Directive, conf: object) -> None:
         if percent:
             last = (last + percent * 0xFFFFFFFF // 10000) & _MASK
         split.parts.append((last if percent else 0, value))
-    variables.declare_settable(name)
+    cf.cycle.variables.declare_settable(name)
     cf.add_variable(name, split.variable)
 
 
