@@ -431,6 +431,8 @@ class UpstreamProtocol(TypingProtocol):
     # are filtered "while reading upstream"; unbuffered (memcached) ones at once, still
     # "while reading response header from upstream"
     buffering: bool
+    # the URI of log lines' upstream: "http://127.0.0.1:8081/x" (nginx's u->uri)
+    uri: str
 
     def create_request(self, r: Request) -> bytes: ...
 
@@ -451,7 +453,8 @@ class UpstreamProtocol(TypingProtocol):
 
 @dataclass
 class UpstreamSettings:
-    """The ``*_connect_timeout`` & co of the protocol module's location (seconds)."""
+    """The ``*_connect_timeout`` & co of the protocol module's location (seconds), made
+    once per location at merge."""
 
     connect_timeout: float = 60.0
     send_timeout: float = 60.0
@@ -459,8 +462,7 @@ class UpstreamSettings:
     next_upstream: frozenset[str] = frozenset(["error", "timeout"])
     tries: int = 0
     timeout: float = 0.0
-    url: str = ""  # the URI of log lines' upstream: "http://127.0.0.1:8081/x" (nginx's u->uri)
-    schema: str = "http://"  # and their scheme (memcached's is "memcached://")
+    schema: str = "http://"  # log lines' upstream scheme (memcached's is "memcached://")
 
 
 class UpstreamTrack:
@@ -501,13 +503,13 @@ async def _run(r: Request, us: UpstreamConf, proto: UpstreamProtocol, s: Upstrea
         peer = state.get()
         if peer is None:
             # the balancer names the group as the peer (ngx_http_upstream_get_round_robin_peer)
-            set_log_upstream(r, f"{s.schema}{us.name}{s.url}")
+            set_log_upstream(r, f"{s.schema}{us.name}{proto.uri}")
             log_error(r, logging.ERROR, "no live upstreams")
             track.addrs.append(us.name)
             track.statuses.append("502")
             track.times.append("0.000")
             return 502
-        set_log_upstream(r, f"{s.schema}{peer.name}{s.url}")
+        set_log_upstream(r, f"{s.schema}{peer.name}{proto.uri}")
         track.addrs.append(peer.name)
         attempt_start = time.monotonic()
         try:

@@ -48,13 +48,14 @@ class MemcachedLocConf:
             next_upstream=frozenset({"invalid_header" if w == "invalid_response" else
                                      "http_404" if w == "not_found" else w
                                      for w in self.next_upstream}),  # type: ignore[union-attr]
-            schema="memcached://")  # nginx names no URI: upstream: "memcached://host:port"
+            schema="memcached://")
 
 
 class MemcachedProtocol:
     """One ``get``: nginx's memcached callbacks, sans-IO over the bytes received."""
 
     buffering = False  # the value bytes read with the header are filtered at once
+    uri = ""  # nginx names no URI: upstream: "memcached://host:port"
 
     def __init__(self, r: api.Request, key: str, gzip_flag: int) -> None:
         self.r, self.key, self.gzip_flag = r, key, gzip_flag

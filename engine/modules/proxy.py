@@ -91,6 +91,7 @@ class ProxyLocConf:
     buffers: tuple[int, int] | api.Unset = api.UNSET  # only checked against the others
     busy_buffers_size: int | api.Unset = api.UNSET
     hidden: frozenset[str] = frozenset()  # derived: the response headers not passed
+    settings: api.UpstreamSettings | None = None  # derived: the driver's view of the above
     fixed: dict[str, Any] = field(default_factory=dict)  # HttpProxy._fixed_lines by host
 
     def merge(self, parent: "ProxyLocConf") -> None:
@@ -126,6 +127,13 @@ class ProxyLocConf:
         self.busy_buffers_size = api.inherit(self.busy_buffers_size,
                                              parent.busy_buffers_size, api.UNSET)
         self.hidden = (_HIDDEN | self.hide_headers) - self.pass_headers  # type: ignore
+        self.settings = api.UpstreamSettings(
+            connect_timeout=self.connect_timeout / 1000,  # type: ignore[operator]
+            send_timeout=self.send_timeout / 1000,  # type: ignore[operator]
+            read_timeout=self.read_timeout / 1000,  # type: ignore[operator]
+            next_upstream=self.next_upstream,  # type: ignore[arg-type]
+            tries=self.next_upstream_tries,  # type: ignore[arg-type]
+            timeout=self.next_upstream_timeout / 1000)  # type: ignore[operator]
 
 
 # --- the protocol object ----------------------------------------------------------------------
@@ -638,16 +646,8 @@ async def proxy_handler(r: api.Request) -> int:
         return 502
     body, body_len = await _read_body(r, conf)
     proto = HttpProxy(r, conf, pp, host, uri, body, body_len)
-    settings = api.UpstreamSettings(
-        connect_timeout=conf.connect_timeout / 1000,  # type: ignore[operator]
-        send_timeout=conf.send_timeout / 1000,  # type: ignore[operator]
-        read_timeout=conf.read_timeout / 1000,  # type: ignore[operator]
-        next_upstream=conf.next_upstream,  # type: ignore[arg-type]
-        tries=conf.next_upstream_tries,  # type: ignore[arg-type]
-        timeout=conf.next_upstream_timeout / 1000,  # type: ignore[operator]
-        url=uri)
     try:
-        rc = await api.run_upstream(r, us, proto, settings)
+        rc = await api.run_upstream(r, us, proto, conf.settings)  # type: ignore[arg-type]
     finally:
         if body is not None:
             body.close()
