@@ -74,7 +74,7 @@ def _make_handler(symlinks_module: api.Module | None) -> Callable[[api.Request],
             path = dir_path + name
             try:
                 _file_info(r, sl, mode, path)
-            except OSError as e:
+            except api.OpenError as e:
                 if e.errno in _REFUSED:
                     return 403
                 if e.errno in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.EACCES):
@@ -86,9 +86,8 @@ def _make_handler(symlinks_module: api.Module | None) -> Callable[[api.Request],
                     dir_tested = True
                 if e.errno == errno.ENOENT:
                     continue
-                call = e.syscall if isinstance(e, api.OpenError) else "stat()"
                 api.log_error(r, logging.CRITICAL,
-                              f'{call} "{path}" failed ({e.errno}: {e.strerror})')
+                              f'{e.syscall} "{path}" failed ({e.errno}: {e.strerror})')
                 return 500
             return await api.internal_redirect(r, r.uri + name, r.args)
         return api.DECLINED
@@ -100,15 +99,14 @@ def _file_info(r: api.Request, sl: Any, mode: api.Symlinks, path: str) -> os.sta
     """stat() with disable_symlinks off, else nginx's checked open + fstat.
 
     Raises:
-        OSError: a plain stat error (mode off), or an `api.OpenError`.
+        api.OpenError: naming the failing call (``stat()``, ``open()``, ``openat()``).
         ValueError: a NUL in the path.
     """
-    bpath = path.encode("latin-1", "surrogateescape")
-    if mode is api.Symlinks.OFF:
-        return os.stat(bpath)
-    cv = sl.disable_symlinks_from
-    mode, from_len = api.symlinks_from(mode, cv.evaluate(r) if cv else None, path)
-    return api.file_info(bpath, mode, from_len)
+    from_len = 0
+    if mode is not api.Symlinks.OFF:
+        cv = sl.disable_symlinks_from
+        mode, from_len = api.symlinks_from(mode, cv.evaluate(r) if cv else None, path)
+    return api.file_info(path.encode("latin-1", "surrogateescape"), mode, from_len)
 
 
 def _index_error(r: api.Request, path: str, e: OSError) -> int:
@@ -131,15 +129,15 @@ def _test_dir(r: api.Request, sl: Any, mode: api.Symlinks, dir_path: str,
         dir_path = dir_path[:-1]
     try:
         st = _file_info(r, sl, mode, dir_path)
-    except OSError as e:
+    except api.OpenError as e:
         if e.errno in _REFUSED:
             return 403
         if e.errno == errno.ENOENT:
             return _index_error(r, index_path, e)
         if e.errno == errno.EACCES:
             return 0  # the index stat failed otherwise, so searching the directory is allowed
-        call = e.syscall if isinstance(e, api.OpenError) else "stat()"
-        api.log_error(r, logging.CRITICAL, f'{call} "{dir_path}" failed ({e.errno}: {e.strerror})')
+        api.log_error(r, logging.CRITICAL,
+                      f'{e.syscall} "{dir_path}" failed ({e.errno}: {e.strerror})')
         return 500
     if not stat.S_ISDIR(st.st_mode):
         api.log_error(r, logging.CRITICAL + 5, f'"{dir_path}" is not a directory')
