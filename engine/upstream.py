@@ -363,8 +363,9 @@ def _server(cf: ConfContext, cmd: Directive, conf: Any) -> None:
             spec.max_fails = int(value)
         elif key == "max_conns" and eq and value.isdigit():
             spec.max_conns = int(value)
-        elif key == "fail_timeout" and eq and parse_time(value, is_sec=True) is not None:
-            spec.fail_timeout = parse_time(value, is_sec=True) / 1000  # type: ignore
+        elif key == "fail_timeout" and eq and (
+                ms := parse_time(value, is_sec=True)) is not None:
+            spec.fail_timeout = ms / 1000
         elif word == "backup":
             spec.backup = True
         elif word == "down":
