@@ -145,14 +145,13 @@ class UpstreamConf:
 # --- round robin ----------------------------------------------------------------------------
 
 class RRPeers:
-    __slots__ = ("primary", "backup", "single", "ring", "tries", "total_weight")
+    __slots__ = ("primary", "backup", "single", "tries", "total_weight")
 
     def __init__(self, primary: list[Peer], backup: list[Peer]) -> None:
         self.primary, self.backup = primary, backup
         self.single = len(primary) == 1 and not backup
         self.tries = sum(1 for p in primary + backup if not p.down)  # ``down`` is static
         self.total_weight = sum(p.weight for p in primary)
-        self.ring: Any = None  # a balancer's per-group data (consistent hash points)
 
     def weighted(self, w: int) -> Peer:
         """nginx's walk of the hash balancers: subtract the primary peers' weights in

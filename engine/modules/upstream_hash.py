@@ -93,14 +93,16 @@ class Hash(api.RoundRobin):
     def __init__(self, key: api.ComplexValue, consistent: bool) -> None:
         self.key = key
         self.consistent = consistent
+        self.points: tuple[list[int], list[str]] | None = None  # the group's ring
 
     def init_upstream(self, cf: Any, us: api.UpstreamConf) -> None:
         super().init_upstream(cf, us)
-        us.data.ring = ring(us.servers) if self.consistent else None  # type: ignore
+        if self.consistent:
+            self.points = ring(us.servers)
 
     def init_peer(self, r: api.Request, us: api.UpstreamConf) -> HashState:
         key = self.key.evaluate(r).encode("latin-1", "replace")
-        return HashState(us.data, key, us.data.ring)
+        return HashState(us.data, key, self.points)
 
 
 def _enable(cf: api.ConfContext, cmd: api.Directive, conf: object) -> None:
