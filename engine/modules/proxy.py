@@ -678,15 +678,11 @@ async def _target(r: api.Request, pp: ProxyPass) -> tuple[Any, str, str]:
     if not sep or scheme.lower() != "http":
         api.log_error(r, logging.ERROR, f'invalid URL prefix in "{url}"')
         return None, "", ""
-    slash = rest.find("/")
-    hostport, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+    hostport, host, port, path = _authority(rest)
     us = api.find_upstream(r.cycle, hostport)
     if us is None:
-        host, _, port = hostport.rpartition(":")
-        if not host or not port.isdigit():
-            host, port = hostport, "80"
         try:
-            us = await api.runtime_upstream(host, int(port))
+            us = await api.runtime_upstream(host, port)
         except OSError:
             api.log_error(r, logging.ERROR, f'no resolver defined to resolve {host}')
             return None, "", ""
@@ -744,21 +740,28 @@ def _proxy_pass(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> 
     if scheme.lower() != "http":
         raise cf.error(f'invalid URL prefix in "{url}"' if scheme.lower() != "https" else
                        '"https" in "proxy_pass" is not supported by trinx')
-    slash = rest.find("/")
-    hostport, uri = (rest, None) if slash < 0 else (rest[:slash], rest[slash:])
+    hostport, host, port, uri = _authority(rest)
     if uri is not None and (loc is None or loc.kind in (
             api.LocKind.REGEX, api.LocKind.REGEX_I, api.LocKind.NAMED, api.LocKind.IF)):
         raise cf.error('"proxy_pass" cannot have URI part in location given by regular '
                        'expression, or inside named location, or inside "if" statement, or '
                        'inside "limit_except" block')
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        host, port = hostport, "80"
-    pp = ProxyPass(url=None, host=hostport, port=int(port), uri=uri, loc_name=loc_name)
+    pp = ProxyPass(url=None, host=hostport, port=port, uri=uri, loc_name=loc_name)
     conf.proxy = pp
     api.set_content_handler(cf, proxy_handler)
     # upstream blocks may come later in the file: bound at the end of configuration
-    cf.cycle.main_conf[MODULE].pending.append((pp, host, int(port), cf.file, cf.line))
+    cf.cycle.main_conf[MODULE].pending.append((pp, host, port, cf.file, cf.line))
+
+
+def _authority(rest: str) -> tuple[str, str, int, str | None]:
+    """A URL after ``http://``: (host[:port] as written, host, port (80 when none), the
+    URI part or None)."""
+    slash = rest.find("/")
+    hostport, uri = (rest, None) if slash < 0 else (rest[:slash], rest[slash:])
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return hostport, hostport, 80, uri
+    return hostport, host, int(port), uri
 
 
 @dataclass
