@@ -10,6 +10,8 @@ from engine.conf import ConfigError as ConfigError
 from engine.conf import Statement as Statement
 from engine.conf import Token as Token
 from engine.cycle import ConfContext as ConfContext
+from engine.cycle import ALWAYS as ALWAYS
+from engine.cycle import FilterLinks as FilterLinks
 from engine.cycle import Phase as Phase
 from engine.http import absolute_location as absolute_location
 from engine.http import core_loc_conf as core_loc_conf
@@ -100,7 +102,7 @@ from engine.variables import regex_exec as regex_exec
 from engine.variables import set_captures as set_captures
 
 __all__ = [
-    "ConfigError", "Statement", "Token", "ConfContext", "Phase", "absolute_location", "core_loc_conf",
+    "ConfigError", "Statement", "Token", "ConfContext", "ALWAYS", "FilterLinks", "Phase", "absolute_location", "core_loc_conf",
     "discard_request_body", "filter_finalize", "internal_redirect", "log_error", "map_uri_to_path",
     "named_location", "output", "send_header", "send_response", "set_content_handler",
     "set_content_type", "set_etag",

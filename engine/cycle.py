@@ -31,7 +31,25 @@ from engine.locations import Location, LocKind
 from engine.module import Args, ConfLevel, Ctx, Directive, Module
 from engine.variables import ComplexValue, Variables
 
-__all__ = ["ConfContext", "Cycle", "Phase", "ServerConf", "read_cycle"]
+__all__ = ["ConfContext", "Cycle", "Phase", "ServerConf", "FilterLinks", "Inert", "ALWAYS",
+           "read_cycle"]
+
+#: ``pred(loc_conf) -> bool``: true where a filter or phase handler is known to do nothing
+#: for a subrequest (see ``ConfContext.push_filters``)
+Inert = Callable[[dict[Module, Any]], bool]
+
+
+def ALWAYS(loc_conf: dict[Module, Any]) -> bool:  # noqa: N802 - a constant predicate
+    """For filters and handlers that never act on a subrequest (main-request only)."""
+    return True
+
+
+@dataclass
+class FilterLinks:
+    """Where a filter finds the rest of its chains (nginx's ``ngx_http_next_*_filter``)."""
+
+    next_header: Callable[..., Any] | None = None
+    next_body: Callable[..., Any] | None = None
 
 
 class Phase(enum.IntEnum):
@@ -56,6 +74,8 @@ class ServerConf:
     root: Location
     file: str
     line: int
+    # the server-rewrite phase does nothing for a subrequest here (engine.http.plan_subrequests)
+    sr_skip_server_rewrite: bool = False
 
     @property
     def loc_conf(self) -> dict[Module, Any]:
@@ -77,6 +97,15 @@ class Cycle:
     phases: dict[Phase, list[Callable[..., Any]]] = field(default_factory=dict)
     top_header_filter: Callable[..., Any] | None = None
     top_body_filter: Callable[..., Any] | None = None
+    # what push_filters knows of the chains: each filter's subrequest_inert (None: unknown),
+    # and the tops it left (a top set by hand makes the chains unknown)
+    filter_inert: list[Inert | None] = field(default_factory=list)
+    filters_top: tuple[Any, Any] = (None, None)
+    # phase -> subrequest_inert of each of its handlers (engine.http.plan_subrequests)
+    phase_inert: dict[Phase, list[Inert | None]] = field(default_factory=dict)
+    # the body filter a subrequest's output goes to when the filters above it do nothing
+    # for it (the postpone stage)
+    sr_body_filter: Callable[..., Any] | None = None
     files_read: list[tuple[str, str]] = field(default_factory=list)
     http_seen: bool = False
     events_seen: bool = False
@@ -229,9 +258,42 @@ class ConfContext:
     def add_prefix_variable(self, prefix: str, getter: Callable[[Any, str], str | None]) -> None:
         self.cycle.variables.add_prefix(prefix, getter)
 
-    def add_phase_handler(self, phase: Phase, handler: Callable[..., Any]) -> None:
-        """Register a phase handler; like nginx, the last registered runs first."""
+    def add_phase_handler(self, phase: Phase, handler: Callable[..., Any], *,
+                          subrequest_inert: Inert | None = None) -> None:
+        """Register a phase handler; like nginx, the last registered runs first.
+
+        ``subrequest_inert(loc_conf)``: true where the handler declines every subrequest
+        (the server level's conf for the server-rewrite phase); where all of a phase's
+        handlers are, subrequests skip the phase.  None: not known, the phase always runs.
+        """
         self.cycle.phases.setdefault(phase, []).insert(0, handler)
+        self.cycle.phase_inert.setdefault(phase, []).append(subrequest_inert)
+
+    def push_filters(self, links: Any, header: Callable[..., Any] | None = None,
+                     body: Callable[..., Any] | None = None, *,
+                     subrequest_inert: Inert | None = None) -> None:
+        """Put a module's header and/or body filter on top of the chains; ``links`` (a
+        `FilterLinks`, or the module's main conf with the same two attributes) gets what
+        was on top: the filter's next ones.
+
+        ``subrequest_inert(loc_conf)``: true where both filters pass a subrequest's header
+        and body on unchanged and keep no state for it.  Where every filter above the
+        postpone stage says so, a subrequest's header skips the chain and its body goes
+        straight to the postpone stage (an include of a plain file does no filter work).
+        None (not known), or a top set by hand instead of through here, keeps every chain
+        running for every subrequest.
+        """
+        cycle = self.cycle
+        if (cycle.top_header_filter, cycle.top_body_filter) != cycle.filters_top:
+            cycle.filter_inert.append(None)  # one was put on top by hand: unknown
+        if header is not None:
+            links.next_header = cycle.top_header_filter
+            cycle.top_header_filter = header
+        if body is not None:
+            links.next_body = cycle.top_body_filter
+            cycle.top_body_filter = body
+        cycle.filter_inert.append(subrequest_inert)
+        cycle.filters_top = (cycle.top_header_filter, cycle.top_body_filter)
 
     # --- parsing ---------------------------------------------------------------------------
 

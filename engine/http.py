@@ -26,7 +26,7 @@ import os
 import stat as stat_mod
 from typing import Any, Awaitable, Callable
 
-from engine.cycle import ConfContext, Phase
+from engine.cycle import ALWAYS, ConfContext, FilterLinks, Phase
 from engine.module import Module
 from engine.http_core import HTTP_CORE, CoreLocConf, ErrorPage
 from engine.locations import Location, Match, find_location
@@ -137,7 +137,9 @@ async def run_phases(r: Request, phase: Phase = Phase.SERVER_REWRITE) -> int:
         rc = await _run_handlers(r, Phase.POST_READ)  # once per client request (realip)
         if rc != DECLINED:
             return rc
-    if phase <= Phase.SERVER_REWRITE and Phase.SERVER_REWRITE in phases:
+    sr = r.sr is not None
+    if phase <= Phase.SERVER_REWRITE and Phase.SERVER_REWRITE in phases \
+            and not (sr and r.server.sr_skip_server_rewrite):
         rc = await _run_handlers(r, Phase.SERVER_REWRITE)
         if rc != DECLINED:
             return rc
@@ -147,6 +149,8 @@ async def run_phases(r: Request, phase: Phase = Phase.SERVER_REWRITE) -> int:
             if rc != DECLINED:
                 return rc
         phase = Phase.FIND_CONFIG
+        if sr and r.loc.sr_skip_phases:
+            return await content_phase(r)  # nothing before content acts on it here
         r.uri_changed = False
         rc = await _run_handlers(r, Phase.REWRITE)
         if rc != DECLINED:
@@ -580,6 +584,14 @@ def send_header(r: Request) -> int:
         r.headers_out.status = r.err_status
         r.headers_out.status_line = None
     r.header_sent = True
+    sr = r.sr
+    if (sr is not None and r.loc.sr_skip_filters and not r.err_status
+            and not r.headers_out.charset and not sr.keep_filters):
+        # no filter above the postpone stage acts on this subrequest (plan_subrequests);
+        # an error page (SSI's stub drops it) and a response in a charset (the charset
+        # filter recodes it into the main response's) take the chains
+        r.skip_filters = True
+        return OK
     return r.cycle.top_header_filter(r)  # type: ignore[misc,no-any-return]
 
 
@@ -587,7 +599,10 @@ async def output(r: Request, chain: list[Buf]) -> None:
     """Pass body buffers down the body-filter chain (``ngx_http_output_filter``); then run
     the subrequests the filters created meanwhile that wait for their creator's turn (as
     nginx runs posted subrequests once the buffer has been filtered)."""
-    await r.cycle.top_body_filter(r, chain)  # type: ignore[misc]
+    if r.skip_filters:
+        await r.cycle.sr_body_filter(r, chain)  # type: ignore[misc]
+    else:
+        await r.cycle.top_body_filter(r, chain)  # type: ignore[misc]
     pp = r.main.postpone
     if pp is not None and pp.deferred:
         await pp.run_deferred()
@@ -765,11 +780,11 @@ WRITE_FILTER = Module(name="http_write_filter")
 
 
 def _install_header_filter(cf: ConfContext) -> None:
-    cf.cycle.top_header_filter = header_filter
+    cf.push_filters(FilterLinks(), header_filter, subrequest_inert=ALWAYS)
 
 
 def _install_write_filter(cf: ConfContext) -> None:
-    cf.cycle.top_body_filter = write_filter
+    cf.push_filters(FilterLinks(), body=write_filter, subrequest_inert=ALWAYS)
 
 
 HEADER_FILTER.postconfiguration = _install_header_filter

@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from engine.compat import compat_directives, events_directives
 from engine.conf import ConfigError, Statement, Token
-from engine.cycle import ConfContext, ServerConf, merge_confs, merge_location_tree
+from engine.cycle import (ConfContext, Cycle, Phase, ServerConf, merge_confs,
+                          merge_location_tree)
 from engine.locations import Location, LocKind
 from engine.server_names import check_server_names, directive_name
 from engine.module import (UNSET, Args, ConfLevel, Ctx, Directive, Module, Unset, ignore,
@@ -298,6 +299,36 @@ class CoreLocConf:
 _DEFAULT_ROOT = ComplexValue("html", ["html"])
 
 
+# --- subrequests that skip work their configuration makes a no-op -----------------------------
+
+_SR_PHASES = (Phase.REWRITE, Phase.PRECONTENT)  # the phases a subrequest runs before content
+
+
+def plan_subrequests(cycle: Cycle) -> None:
+    """Mark, per server and location, what a subrequest there may skip: the phases before
+    content and the filter chains above the postpone stage, where every handler and filter
+    declared itself inert for subrequests there (``subrequest_inert``).  An include of a
+    plain file then runs only its content handler and the postpone stage; a location with
+    ``rewrite``, ``try_files``, ``sub_filter``, ``ssi on``, ``source_charset`` (or any
+    module that did not declare itself) runs everything, as before."""
+    filters_known = (cycle.sr_body_filter is not None and None not in cycle.filter_inert
+                     and (cycle.top_header_filter, cycle.top_body_filter) == cycle.filters_top)
+
+    def inert(phase: Phase, loc_conf: dict[Module, Any]) -> bool:
+        return all(p is not None and p(loc_conf) for p in cycle.phase_inert.get(phase, ()))
+
+    for srv in cycle.servers:
+        srv.sr_skip_server_rewrite = inert(Phase.SERVER_REWRITE, srv.root.loc_conf)
+        for loc in srv.root.walk():
+            lc = loc.loc_conf
+            clcf: CoreLocConf = lc[HTTP_CORE]
+            plain = clcf.limit_except is None  # its block's confs would apply, not these
+            loc.sr_skip_phases = plain and clcf.try_files is None and all(
+                inert(phase, lc) for phase in _SR_PHASES)
+            loc.sr_skip_filters = plain and filters_known and all(
+                p(lc) for p in cycle.filter_inert)  # type: ignore[misc]
+
+
 # --- http block, server, location ------------------------------------------------------------------
 
 def _http_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
@@ -329,6 +360,7 @@ def _http_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
         if m.postconfiguration:
             m.postconfiguration(cf)
     cycle.name_hashes = check_server_names(cf, cycle.listens, HTTP_CORE)
+    plan_subrequests(cycle)
     cf.main_conf, cf.srv_conf, cf.loc_conf = {}, {}, {}
     # main-context directives may follow the http block
     cf.ctx = Ctx.MAIN

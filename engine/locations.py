@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from engine.variables import pcre_to_python
 
@@ -48,7 +48,8 @@ class Location:
     """A location block (or the server level, or an anonymous ``if`` block)."""
 
     __slots__ = ("name", "kind", "regex", "loc_conf", "parent", "exact", "prefixes",
-                 "regexes", "named", "ifs", "auto_redirect", "file", "line")
+                 "regexes", "named", "ifs", "auto_redirect", "file", "line", "sr_skip_phases",
+                 "sr_skip_filters")
 
     def __init__(self, name: str, kind: LocKind, loc_conf: dict[Any, Any],
                  parent: "Location | None", file: str = "", line: int = 0) -> None:
@@ -65,6 +66,16 @@ class Location:
         self.auto_redirect = False
         self.file = file
         self.line = line
+        # what a subrequest here may skip (engine.http.plan_subrequests)
+        self.sr_skip_phases = False
+        self.sr_skip_filters = False
+
+    def walk(self) -> "Iterator[Location]":
+        """This location and every location nested in it (named and ``if`` ones too)."""
+        yield self
+        for child in (*self.exact.values(), *self.prefixes, *self.regexes,
+                      *self.named.values(), *self.ifs):
+            yield from child.walk()
 
     @property
     def has_children(self) -> bool:

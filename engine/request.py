@@ -234,7 +234,7 @@ class Request:
         "allow_ranges", "error_page", "cleanup", "filter_need_in_memory", "content_handler",
         "done", "request_length", "valid_location", "uri_changed", "err_status", "body",
         "expect_tested", "postpone", "out_node", "sr", "out_body", "gzip_vary", "pipeline",
-        "log_upstream",
+        "log_upstream", "skip_filters",
         "__weakref__",
     )
 
@@ -292,6 +292,7 @@ class Request:
         self.gzip_vary = False  # the header filter adds "Vary: Accept-Encoding" (gzip_vary)
         self.pipeline = False  # read from bytes the previous request left ($pipe)
         self.log_upstream: str | None = None  # error-log lines' ", upstream: ..." (http.py)
+        self.skip_filters = False  # a subrequest's output goes straight to postpone (http.py)
 
     @property
     def exten(self) -> str:

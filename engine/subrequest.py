@@ -45,7 +45,7 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
-from engine.cycle import ConfContext, Phase
+from engine.cycle import ALWAYS, ConfContext, Phase
 from engine.http import finalize, log_error, run_phases, set_location
 from engine.http_core import HTTP_CORE
 from engine.locations import find_location
@@ -222,15 +222,17 @@ class Postpone:
 class SubrequestState:
     """What a subrequest carries besides its Request: mode, callback, completion."""
 
-    __slots__ = ("mode", "on_done", "finished", "rc", "node", "body")
+    __slots__ = ("mode", "on_done", "finished", "rc", "node", "body", "keep_filters")
 
-    def __init__(self, mode: Mode, on_done: OnDone | None, node: OutputNode | None) -> None:
+    def __init__(self, mode: Mode, on_done: OnDone | None, node: OutputNode | None,
+                 keep_filters: bool) -> None:
         self.mode = mode
         self.on_done = on_done
         self.finished = Flag()
         self.rc = ERROR
         self.node = node
         self.body = bytearray()
+        self.keep_filters = keep_filters
 
 
 def _postpone_of(r: Request) -> Postpone:
@@ -265,7 +267,7 @@ def _append_child(pp: Postpone, parent: OutputNode, child: OutputNode) -> None:
 
 def subrequest(r: Request, uri: str, args: str = "", *, mode: Mode = Mode.INPLACE,
                method: str = "GET", header_only: bool = False,
-               on_done: OnDone | None = None) -> Request:
+               on_done: OnDone | None = None, keep_filters: bool = False) -> Request:
     """Create a subrequest of ``r`` and start it (``ngx_http_subrequest``).
 
     Args:
@@ -278,6 +280,8 @@ def subrequest(r: Request, uri: str, args: str = "", *, mode: Mode = Mode.INPLAC
         header_only: the handler sends no body (auth_request).
         on_done: called as ``on_done(sr, code)`` in the subrequest's task after it has
             finished and before its output place closes; may be async and may output.
+        keep_filters: run every filter for it, also where they all declared themselves
+            inert for subrequests (a filter that keeps state for this one: SSI's stub).
 
     Returns:
         The running subrequest; ``await wait_subrequest(sr)`` waits for it.
@@ -326,7 +330,7 @@ def subrequest(r: Request, uri: str, args: str = "", *, mode: Mode = Mode.INPLAC
         node = OutputNode(_node_of(r))
         _append_child(pp, node.parent, node)  # type: ignore[arg-type]
     sr.out_node = node
-    sr.sr = SubrequestState(mode, on_done, node)
+    sr.sr = SubrequestState(mode, on_done, node, keep_filters)
     pp.running += 1
     if pp.running == 1:
         pp.idle = Flag()
@@ -597,8 +601,9 @@ async def _drain(pp: Postpone) -> None:
 
 
 def _postconfiguration(cf: ConfContext) -> None:
-    cf.cycle.main_conf[POSTPONE].next_body = cf.cycle.top_body_filter
-    cf.cycle.top_body_filter = postpone_filter
+    cf.push_filters(cf.cycle.main_conf[POSTPONE], body=postpone_filter,
+                    subrequest_inert=ALWAYS)
+    cf.cycle.sr_body_filter = postpone_filter
 
 
 POSTPONE.postconfiguration = _postconfiguration

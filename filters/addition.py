@@ -102,11 +102,8 @@ def _subrequest(r: api.Request, uri: str) -> None:
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
-    mcf: AdditionMainConf = cf.cycle.main_conf[MODULE]
-    mcf.next_header = cf.cycle.top_header_filter
-    cf.cycle.top_header_filter = addition_header_filter
-    mcf.next_body = cf.cycle.top_body_filter
-    cf.cycle.top_body_filter = addition_body_filter
+    cf.push_filters(cf.cycle.main_conf[MODULE], addition_header_filter, addition_body_filter,
+                    subrequest_inert=api.ALWAYS)
 
 
 _HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC

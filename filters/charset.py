@@ -445,10 +445,10 @@ def _check_maps(cf: api.ConfContext, mcf: CharsetMainConf) -> None:
 def _postconfiguration(cf: api.ConfContext) -> None:
     mcf: CharsetMainConf = cf.cycle.main_conf[MODULE]
     _check_maps(cf, mcf)
-    mcf.next_header = cf.cycle.top_header_filter
-    cf.cycle.top_header_filter = charset_header_filter
-    mcf.next_body = cf.cycle.top_body_filter
-    cf.cycle.top_body_filter = charset_body_filter
+    # a subrequest is recoded only from its source charset: from source_charset, or from
+    # its response's own charset (the engine runs the filters for a response with one)
+    cf.push_filters(mcf, charset_header_filter, charset_body_filter,
+                    subrequest_inert=lambda lc: lc[MODULE].source_charset is None)
 
 
 _HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC

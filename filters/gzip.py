@@ -276,11 +276,8 @@ def _buffers(cf: api.ConfContext, cmd: api.Directive, conf: GzipLocConf) -> None
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
-    mcf: GzipMainConf = cf.cycle.main_conf[MODULE]
-    mcf.next_header = cf.cycle.top_header_filter
-    cf.cycle.top_header_filter = gzip_header_filter
-    mcf.next_body = cf.cycle.top_body_filter
-    cf.cycle.top_body_filter = gzip_body_filter
+    cf.push_filters(cf.cycle.main_conf[MODULE], gzip_header_filter, gzip_body_filter,
+                    subrequest_inert=api.ALWAYS)
 
 
 _HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC

@@ -233,9 +233,9 @@ def _find(headers: list[list[str]], lname: str) -> list[str] | None:
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
-    nxt = cf.cycle.top_header_filter
-    assert nxt is not None
-    cf.cycle.top_header_filter = lambda r: headers_filter(r, nxt)
+    links = api.FilterLinks()
+    cf.push_filters(links, lambda r: headers_filter(r, links.next_header),
+                    subrequest_inert=api.ALWAYS)  # main responses only
 
 
 _CTX = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC | api.Ctx.LIF

@@ -116,9 +116,9 @@ def _http_time(value: str) -> int:
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
-    nxt = cf.cycle.top_header_filter
-    assert nxt is not None
-    cf.cycle.top_header_filter = lambda r: not_modified_filter(r, nxt)
+    links = api.FilterLinks()
+    cf.push_filters(links, lambda r: not_modified_filter(r, links.next_header),
+                    subrequest_inert=api.ALWAYS)  # main responses only
 
 
 MODULE = api.Module(name="http_not_modified_filter", postconfiguration=_postconfiguration)

@@ -218,13 +218,13 @@ def _slice(b: api.Buf, pos: int, start: int, end: int) -> api.Buf | None:
 # --- module -----------------------------------------------------------------------------------
 
 def _postconfiguration_header(cf: api.ConfContext) -> None:
-    cf.cycle.main_conf[RANGE_HEADER].next_header = cf.cycle.top_header_filter
-    cf.cycle.top_header_filter = range_header_filter
+    cf.push_filters(cf.cycle.main_conf[RANGE_HEADER], range_header_filter,
+                    subrequest_inert=api.ALWAYS)  # ranges are the main response's
 
 
 def _postconfiguration_body(cf: api.ConfContext) -> None:
-    cf.cycle.main_conf[RANGE_HEADER].next_body = cf.cycle.top_body_filter
-    cf.cycle.top_body_filter = range_body_filter
+    cf.push_filters(cf.cycle.main_conf[RANGE_HEADER], body=range_body_filter,
+                    subrequest_inert=api.ALWAYS)
 
 
 RANGE_HEADER = api.Module(

@@ -451,7 +451,7 @@ async def _include(r: api.Request, ctx: SSICtx, p: dict[str, str], out: list[api
         if set_var is not None:
             await _include_set(r, ctx, set_var.lower(), path, args)
         else:
-            sr = api.subrequest(r, path, args)
+            sr = api.subrequest(r, path, args, keep_filters=stub_text is not None)
             if stub_text is not None:
                 # before it runs: api.subrequest only schedules it
                 ctx.shared.stubs[sr] = Stub(stub_text)
@@ -493,11 +493,13 @@ def _preconfiguration(cf: api.ConfContext) -> None:
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
-    mcf: SSIMainConf = cf.cycle.main_conf[MODULE]
-    mcf.next_header = cf.cycle.top_header_filter
-    cf.cycle.top_header_filter = ssi_header_filter
-    mcf.next_body = cf.cycle.top_body_filter
-    cf.cycle.top_body_filter = ssi_body_filter
+    cf.push_filters(cf.cycle.main_conf[MODULE], ssi_header_filter, ssi_body_filter,
+                    subrequest_inert=_sr_inert)
+
+
+def _sr_inert(loc_conf: dict[Any, Any]) -> bool:
+    # a stub's subrequest asks for the filters itself (api.subrequest's keep_filters)
+    return not loc_conf[MODULE].enable
 
 
 _HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC

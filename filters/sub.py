@@ -173,11 +173,12 @@ def _sub_filter(cf: api.ConfContext, cmd: api.Directive, conf: SubLocConf) -> No
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
-    mcf: SubMainConf = cf.cycle.main_conf[MODULE]
-    mcf.next_header = cf.cycle.top_header_filter
-    cf.cycle.top_header_filter = sub_header_filter
-    mcf.next_body = cf.cycle.top_body_filter
-    cf.cycle.top_body_filter = sub_body_filter
+    cf.push_filters(cf.cycle.main_conf[MODULE], sub_header_filter, sub_body_filter,
+                    subrequest_inert=_sr_inert)
+
+
+def _sr_inert(loc_conf: dict[Any, Any]) -> bool:
+    return not loc_conf[MODULE].pairs
 
 
 _HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC

@@ -119,7 +119,8 @@ def _mirror(cf: api.ConfContext, cmd: api.Directive, conf: MirrorLocConf) -> Non
 
 
 def _postconfiguration(cf: api.ConfContext) -> None:
-    cf.add_phase_handler(api.Phase.PRECONTENT, mirror_handler)
+    cf.add_phase_handler(api.Phase.PRECONTENT, mirror_handler,
+                         subrequest_inert=api.ALWAYS)  # mirrors the main request only
 
 
 _HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC

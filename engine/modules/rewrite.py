@@ -503,8 +503,13 @@ def _postconfiguration(cf: api.ConfContext) -> None:
     for inner, outer in main.if_blocks:
         if inner.handler is None:
             inner.handler = outer.handler
-    cf.add_phase_handler(api.Phase.SERVER_REWRITE, server_rewrite_handler)
-    cf.add_phase_handler(api.Phase.REWRITE, rewrite_handler)
+    cf.add_phase_handler(api.Phase.SERVER_REWRITE, server_rewrite_handler,
+                         subrequest_inert=_no_script)
+    cf.add_phase_handler(api.Phase.REWRITE, rewrite_handler, subrequest_inert=_no_script)
+
+
+def _no_script(loc_conf: dict[Any, Any]) -> bool:
+    return not loc_conf[MODULE].ops
 
 
 # --- request processing --------------------------------------------------------------------------
