@@ -35,6 +35,7 @@ from engine.http_core import CoreLocConf as CoreLocConf
 from engine.locations import Location as Location
 from engine.locations import LocKind as LocKind
 from engine.locations import pcre_to_python as pcre_to_python
+from engine.variables import pcre_message as pcre_message
 from engine.module import UNSET as UNSET
 from engine.module import Args as Args
 from engine.module import ConfLevel as ConfLevel
@@ -106,7 +107,7 @@ __all__ = [
     "discard_request_body", "filter_finalize", "internal_redirect", "log_error", "map_uri_to_path",
     "named_location", "output", "send_header", "send_response", "set_content_handler",
     "set_content_type", "set_etag",
-    "set_location", "CoreLocConf", "Location", "LocKind", "pcre_to_python", "UNSET", "Args",
+    "set_location", "CoreLocConf", "Location", "LocKind", "pcre_to_python", "pcre_message", "UNSET", "Args",
     "ConfLevel", "Ctx",
     "Directive", "Module", "Unset", "ignore", "inherit", "parse_size", "parse_time",
     "set_bitmask", "set_enum",

@@ -637,7 +637,11 @@ async def _body(r: Request, us: UpstreamConf, conn: Conn, proto: UpstreamProtoco
             if chunks:
                 chain = [Buf(c) for c in chunks if c]
                 if chain:
+                    # the filters' errors (SSI's) are "while sending to client", as in
+                    # nginx's event pipe writing downstream
+                    set_log_action(r, "sending to client")
                     await output(r, chain)
+                    set_log_action(r, "reading upstream")
             failed = ""
             try:
                 data = await conn.receive(s.read_timeout)
@@ -667,6 +671,7 @@ async def _body(r: Request, us: UpstreamConf, conn: Conn, proto: UpstreamProtoco
             chain[-1].last = True
         else:
             chain.append(Buf(last=True))
+        set_log_action(r, "sending to client")
         await output(r, chain)
         return OK
     finally:

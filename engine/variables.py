@@ -186,7 +186,7 @@ def regex_compile(cf: "ConfContext", pattern: str, caseless: bool = False,
     try:
         regex = re.compile(pcre_to_python(pattern), flags)
     except re.error as e:
-        raise cf.error(_pcre_message(pattern, e)) from None
+        raise cf.error(pcre_message(pattern, e)) from None
     if not named_variables:
         return regex
     variables = cf.cycle.variables
@@ -199,7 +199,8 @@ def regex_compile(cf: "ConfContext", pattern: str, caseless: bool = False,
     return regex
 
 
-def _pcre_message(pattern: str, e: re.error) -> str:
+def pcre_message(pattern: str, e: re.error) -> str:
+    """nginx's ``pcre2_compile() failed: ...`` line for a pattern Python refused."""
     msg, at = _PCRE_MESSAGES.get(e.msg, (e.msg, True))
     pos = e.pos
     if pos is not None:

@@ -12,6 +12,8 @@ import re
 import time
 from typing import Callable
 
+from engine.variables import pcre_message, pcre_to_python
+
 __all__ = ["SSIError", "Lookup", "evaluate", "parse_expr", "eval_expr", "encode",
            "unsafe_uri", "percent_decode", "Expr", "format_date", "TIMEFMT"]
 
@@ -126,16 +128,12 @@ def eval_expr(e: Expr, lookup: Lookup) -> tuple[bool, "re.Match[str] | None"]:
     right = evaluate(e.right, lookup)
     if e.regex:
         try:
-            rx = re.compile(_pcre(right))
+            rx = re.compile(pcre_to_python(right), re.ASCII)  # PCRE2 without UTF, as nginx
         except re.error as err:
-            raise SSIError(f'pcre2_compile() failed: {err} in "{right}"') from None
+            raise SSIError(pcre_message(right, err)) from None
         m = rx.search(left)
         return (m is not None) == (e.op == "="), m
     return (left == right) == (e.op == "="), None
-
-
-def _pcre(pattern: str) -> str:
-    return re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
 
 
 # --- echo encodings ---------------------------------------------------------------------------

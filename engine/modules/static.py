@@ -121,6 +121,7 @@ async def static_handler(r: api.Request) -> int:
         rc = await api.discard_request_body(r)
         if rc != api.OK:
             return rc
+    api.set_log_action(r, "sending response to client")  # what the filters' errors say
     ho = r.headers_out
     ho.status = 200
     ho.content_length = st.st_size

@@ -5,6 +5,7 @@ fragments, block/stub, config, malformed tags)."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -30,6 +31,8 @@ http {
         location = /r302 { return 302 /f/b.html; }
         location = /r404 { return 404 "own 404 body"; }
         location = /r200 { return 200 ""; }
+        location /p/ { proxy_pass http://127.0.0.1:{port}/rawp/; }
+        location /rawp/ { ssi off; alias html/; }
     }
 }
 """
@@ -143,3 +146,34 @@ def test_stubs(pair: tuple[ServerProcess, ServerProcess], include: bytes) -> Non
     for server in pair:
         (server.prefix / "html" / name[1:]).write_bytes(page)
     assert body(trinx, name) == body(nginx, name)
+
+
+_LOG_LINE = re.compile(r"^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
+
+
+def logged(server: ServerProcess, target: str) -> list[tuple[str, ...]]:
+    """The error-log lines a request wrote: level and text with its context (`` while
+    ...``, client, request, subrequest, upstream), time, pid, prefix and port normalised."""
+    before = len(server.error_log_text())
+    body(server, target)
+    text = server.error_log_text()[before:].replace(str(server.prefix), "<prefix>")
+    text = text.replace(f":{server.port}/", ":<port>/")
+    return [m.groups() for m in map(_LOG_LINE.match, text.splitlines()) if m]
+
+
+@pytest.mark.parametrize("target, page", [
+    ("/le1.html", b'a<!--#bogus -->b<!--#echo var="x" var="y" -->c<!--#echo -->'),
+    # an include that fails leaves nginx's connection with no action: later lines lack it
+    ("/le2.html", b'<!--#include virtual="/nope.html" wait="yes" --><!--#bogus -->'),
+    ("/le3.html", b'<!--#include virtual="/f/b.html" wait="yes" --><!--#bogus -->'),
+    ("/le4.html", b'<!--#include virtual="/f/b.html" --><!--#bogus --><!--#if expr="$x = /(/" -->'
+                  b'<!--#endif --><!--#include virtual="/../x" -->'),
+    ("/p/le1.html", None),  # through proxy_pass: "while sending to client", upstream: ...
+])
+def test_error_log_lines(pair: tuple[ServerProcess, ServerProcess], target: str,
+                         page: bytes | None) -> None:
+    nginx, trinx = pair
+    if page is not None:
+        for server in pair:
+            (server.prefix / "html" / target[1:]).write_bytes(page)
+    assert logged(trinx, target) == logged(nginx, target)
