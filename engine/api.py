@@ -63,6 +63,7 @@ from engine.request import DONE as DONE
 from engine.request import ERROR as ERROR
 from engine.request import OK as OK
 from engine.request import Buf as Buf
+from engine.request import FILE_PIECE as FILE_PIECE
 from engine.request import FileRef as FileRef
 from engine.request import HeadersOut as HeadersOut
 from engine.request import Request as Request
@@ -103,7 +104,7 @@ from engine.variables import regex_exec as regex_exec
 from engine.variables import set_captures as set_captures
 
 __all__ = [
-    "ConfigError", "Statement", "Token", "ConfContext", "ALWAYS", "FilterLinks", "Phase", "absolute_location", "core_loc_conf",
+    "ConfigError", "Statement", "Token", "ConfContext", "ALWAYS", "FilterLinks", "FILE_PIECE", "Phase", "absolute_location", "core_loc_conf",
     "discard_request_body", "filter_finalize", "internal_redirect", "log_error", "map_uri_to_path",
     "named_location", "output", "send_header", "send_response", "set_content_handler",
     "set_content_type", "set_etag",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
     from engine.cycle import Cycle, ServerConf
@@ -127,6 +127,9 @@ def split_exten(uri: str) -> str:
     return uri[dot + 1:]
 
 
+FILE_PIECE = 1 << 16  # what a filter reads of a file at a time (Buf.file_pieces)
+
+
 class FileRef:
     """An open file a response body refers to (closed by the request's cleanup)."""
 
@@ -170,6 +173,14 @@ class Buf:
     @property
     def in_file(self) -> bool:
         return self.file is not None
+
+    def file_pieces(self) -> "Iterator[tuple[int, bytes]]":
+        """A file region's bytes, ``FILE_PIECE`` at a time with their file offset: how a
+        filter that must see the bytes reads a file without holding it whole."""
+        assert self.file is not None
+        end = self.file_last
+        for pos in range(self.file_pos, end, FILE_PIECE):
+            yield pos, self.file.read(pos, min(FILE_PIECE, end - pos))
 
     def bytes(self) -> bytes:
         """The content as bytes (reads the file region: use for small regions only)."""

@@ -49,7 +49,6 @@ __all__ = ["MODULE"]
 
 _DEFAULT_TYPES = ("text/html", "text/xml", "text/plain", "text/vnd.wap.wml",
                   "application/javascript", "application/rss+xml")
-_CHUNK = 1 << 16
 
 
 def _key(name: str) -> str:
@@ -294,8 +293,7 @@ async def charset_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
                 out.append(api.Buf(_recode(ctx, bytes(b.data))))  # type: ignore[arg-type]
             else:
                 # a piece at a time, each passed on: a large file is never held whole
-                for pos in range(b.file_pos, b.file_last, _CHUNK):
-                    data = b.file.read(pos, min(_CHUNK, b.file_last - pos))
+                for _, data in b.file_pieces():
                     out.append(api.Buf(_recode(ctx, data)))
                     await nxt(r, out)
                     out = []

@@ -30,7 +30,6 @@ from parsers.httpdate import parse_http_date
 
 __all__ = ["MODULE", "accepts_gzip"]
 
-_CHUNK = 1 << 16
 _PROXIED = ("off", "expired", "no-cache", "no-store", "private", "no_last_modified",
             "no_etag", "auth", "any")
 
@@ -231,8 +230,8 @@ async def gzip_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
             if b.file is None:
                 _deflate(ctx, bytes(b.data), out)  # type: ignore[arg-type]
             else:
-                for pos in range(b.file_pos, b.file_last, _CHUNK):
-                    _deflate(ctx, b.file.read(pos, min(_CHUNK, b.file_last - pos)), out)
+                for _, data in b.file_pieces():
+                    _deflate(ctx, data, out)
                     if out:
                         await nxt(r, out)
                         out = []

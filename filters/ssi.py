@@ -43,7 +43,6 @@ from parsers.ssi import DEFAULT_VALUE_LEN, SSILexer, Tag, TagError, Text
 __all__ = ["MODULE"]
 
 ERRMSG = b"[an error occurred while processing the directive]"
-_CHUNK = 1 << 16
 
 
 @dataclass
@@ -182,8 +181,7 @@ async def ssi_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
             if b.file is None:
                 await _process(r, ctx, ctx.lexer.feed(b.data), out)  # type: ignore[arg-type]
             else:
-                for pos in range(b.file_pos, b.file_last, _CHUNK):
-                    data = b.file.read(pos, min(_CHUNK, b.file_last - pos))
+                for _, data in b.file_pieces():
                     await _process(r, ctx, ctx.lexer.feed(data), out)
                     if out:
                         await nxt(r, out)

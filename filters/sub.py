@@ -26,7 +26,6 @@ from parsers.multi import MultiMatcher
 __all__ = ["MODULE", "SubMatcher"]
 
 MAX_PATTERNS = 255
-_CHUNK = 1 << 16
 
 
 class SubMatcher:
@@ -141,11 +140,12 @@ async def sub_body_filter(r: api.Request, chain: list[api.Buf]) -> None:
                     out.append(api.Buf(data))
             else:
                 end = b.file_last
-                for pos in range(b.file_pos, end, _CHUNK):
+                for pos in range(b.file_pos, end, api.FILE_PIECE):  # file_pieces, but
+                    # a piece is read only while a pattern can still match
                     if matcher.exhausted:  # the rest of the file goes as it is, unread
                         out.append(api.Buf(file=b.file, file_pos=pos, file_last=end))
                         break
-                    size = min(_CHUNK, end - pos)
+                    size = min(api.FILE_PIECE, end - pos)
                     data = matcher.feed(b.file.read(pos, size), b.last and pos + size == end)
                     if data:
                         out.append(api.Buf(data))
