@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 from engine.conf import ConfigError, Statement, Token, Tokenizer
 from engine.locations import Location, LocKind
 from engine.module import Args, ConfLevel, Ctx, Directive, Module
-from engine.variables import ComplexValue, Variables
+from engine.variables import CHANGEABLE, ComplexValue, Variables
 
 __all__ = ["ConfContext", "Cycle", "Phase", "ServerConf", "FilterLinks", "Inert", "ALWAYS",
            "read_cycle"]
@@ -254,6 +254,25 @@ class ConfContext:
 
     def add_variable(self, name: str, getter: Callable[[Any], str | None]) -> None:
         self.cycle.variables.add(name, getter)
+
+    def variable_name(self, word: str) -> str:
+        """The lowercased name of the ``$variable`` a directive defines (``set``, ``map``,
+        ``geo``, ``split_clients``, ``auth_request_set``), declared writable per request:
+        nginx's ``ngx_http_add_variable`` with NGX_HTTP_VAR_CHANGEABLE.
+
+        Raises ConfigError: not ``$name``, or an existing variable that cannot be changed.
+        """
+        if not word.startswith("$"):
+            raise self.error(f'invalid variable name "{word}"')
+        if word == "$":
+            raise self.error('invalid variable name "$"')
+        name = word[1:].lower()
+        variables = self.cycle.variables
+        if name in variables.getters and name not in variables.settable \
+                and name not in CHANGEABLE:
+            raise self.error(f'the duplicate "{word[1:]}" variable')
+        variables.declare_settable(name)
+        return name
 
     def add_prefix_variable(self, prefix: str, getter: Callable[[Any, str], str | None]) -> None:
         self.cycle.variables.add_prefix(prefix, getter)

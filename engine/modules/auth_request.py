@@ -74,15 +74,7 @@ def _auth_request(cf: api.ConfContext, cmd: api.Directive, conf: AuthRequestLocC
 
 def _auth_request_set(cf: api.ConfContext, cmd: api.Directive,
                       conf: AuthRequestLocConf) -> None:
-    var = cf.args[1]
-    if not var.startswith("$"):
-        raise cf.error(f'invalid variable name "{var}"')
-    name = var[1:].lower()
-    variables = cf.cycle.variables
-    if name in variables.getters and name not in variables.settable:
-        # nginx's ngx_http_add_variable: an existing variable that is not changeable
-        raise cf.error(f'the duplicate "{var[1:]}" variable')
-    variables.declare_settable(name)
+    name = cf.variable_name(cf.args[1])
     if conf.sets is api.UNSET:
         conf.sets = []
     conf.sets.append((name, cf.compile(cf.args[2])))

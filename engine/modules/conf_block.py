@@ -5,9 +5,6 @@ handler, so the included file's statements go to the same handler (nginx keeps
 ``cf->handler`` while it parses the file).  The engine's own ``include`` directive
 dispatches through the directive table, which a ``map`` body is not.
 
-``variable_name``: the ``$variable`` a block defines, checked as ``ngx_http_add_variable``
-with NGX_HTTP_VAR_CHANGEABLE does.
-
 Not a module (no ``MODULE``).
 """
 
@@ -19,12 +16,9 @@ from typing import Callable
 
 from engine import api
 
-__all__ = ["include", "variable_name"]
+__all__ = ["include"]
 
 Handler = Callable[[api.ConfContext, api.Statement], None]
-
-# names nginx lets a block (or ``set``) take over although they exist (NGX_HTTP_VAR_CHANGEABLE)
-_CHANGEABLE = frozenset({"args", "limit_rate"})
 
 
 def include(cf: api.ConfContext, handler: Handler) -> None:
@@ -56,20 +50,3 @@ def _parse_file(cf: api.ConfContext, path: str, handler: Handler) -> None:
         cf.args = st.words
         handler(cf, st)
     cf.file, cf.line, cf.args = saved
-
-
-def variable_name(cf: api.ConfContext, word: str) -> str:
-    """The lowercased name of the block's ``$variable`` (``word``).
-
-    Raises ConfigError: not ``$name``, or an existing variable that is not changeable.
-    """
-    if not word.startswith("$"):
-        raise cf.error(f'invalid variable name "{word}"')
-    if word == "$":
-        raise cf.error('invalid variable name "$"')
-    name = word[1:].lower()
-    variables = cf.cycle.variables
-    if name in variables.getters and name not in variables.settable \
-            and name not in _CHANGEABLE:
-        raise cf.error(f'the duplicate "{word[1:]}" variable')
-    return name

@@ -306,20 +306,13 @@ def _geo_block(cf: api.ConfContext, cmd: api.Directive, conf: object) -> None:
             raise cf.error(f'invalid variable name "{name}"')
         address = cf.compile("${" + name[1:] + "}")
         name = args[2]
-    if not name.startswith("$"):
-        raise cf.error(f'invalid variable name "{name}"')
-    written, name = name[1:], name[1:].lower()
-    variables = cf.cycle.variables
-    if name in variables.getters and name not in variables.settable \
-            and name not in ("args", "limit_rate"):
-        raise cf.error(f'the duplicate "{written}" variable')
+    name = cf.variable_name(name)
     geo = Geo(name=name, address=address)
     cf.parse_block(cf.ctx, handler=lambda cf, st: _entry(cf, st, geo))
     for family in (4, 6):  # an empty default where none was given
         geo.trees[family].setdefault(0, {}).setdefault(0, "")
         geo.lengths[family] = sorted((p for p, t in geo.trees[family].items() if t),
                                      reverse=True)
-    variables.declare_settable(name)
     cf.add_variable(name, geo.variable)
 
 

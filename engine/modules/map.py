@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import api
-from engine.modules.conf_block import include, variable_name
+from engine.modules.conf_block import include
 
 __all__ = ["MODULE", "MapConf", "Map"]
 
@@ -102,12 +102,10 @@ class Map:
 
 def _map_block(cf: api.ConfContext, cmd: api.Directive, conf: MapConf) -> None:
     source = cf.compile(cf.args[1])
-    name = variable_name(cf, cf.args[2])
+    name = cf.variable_name(cf.args[2])
     m = Map(name=name, source=source)
     values: dict[str, Value] = {}  # one compiled value per distinct text, as nginx
     cf.parse_block(cf.ctx, handler=lambda cf, st: _map_entry(cf, st, m, values))
-    # a changeable variable: ``set`` may write it (nginx's NGX_HTTP_VAR_CHANGEABLE)
-    cf.cycle.variables.declare_settable(name)
     cf.add_variable(name, m.variable)
 
 

@@ -51,16 +51,12 @@ __all__ = ["MODULE", "RewriteLocConf", "RewriteMainConf"]
 
 _NOTICE = logging.INFO + 5  # the error log's "notice" level (engine/log.py LEVELS)
 _REDIRECTS = (301, 302, 303, 307, 308)
-# variables nginx lets ``set`` overwrite although they exist (NGX_HTTP_VAR_CHANGEABLE)
-_CHANGEABLE = frozenset({"args", "limit_rate"})
 
 
 # --- confs ---------------------------------------------------------------------------------------
 
 @dataclass
 class RewriteMainConf:
-    # variables registered before the http block: ``set`` may not redefine them
-    fixed_variables: frozenset[str] = frozenset()
     # (if-block core conf, enclosing core conf): the content handler is copied over
     if_blocks: list[tuple[api.CoreLocConf, api.CoreLocConf]] = field(default_factory=list)
 
@@ -363,20 +359,10 @@ def _return(cf: api.ConfContext, cmd: api.Directive, conf: RewriteLocConf) -> No
 
 
 def _set(cf: api.ConfContext, cmd: api.Directive, conf: RewriteLocConf) -> None:
-    var = cf.args[1]
-    if not var.startswith("$"):
-        raise cf.error(f'invalid variable name "{var}"')
-    name = var[1:]
-    if not name:
-        raise cf.error('invalid variable name "$"')
-    lname = name.lower()
-    main: RewriteMainConf = cf.main_conf[MODULE]
-    if lname in main.fixed_variables and lname not in _CHANGEABLE:
-        raise cf.error(f'the duplicate "{name}" variable')
-    variables = cf.cycle.variables
-    if lname not in variables.getters:
+    new = cf.args[1][1:].lower() not in cf.cycle.variables.getters
+    lname = cf.variable_name(cf.args[1])
+    if new:
         cf.add_variable(lname, _set_variable_getter(lname))
-    variables.declare_settable(lname)
     _ops(conf).append(SetOp(name=lname, value=compile_script(cf, cf.args[2])))
 
 
@@ -492,11 +478,6 @@ DIRECTIVES = [
 
 
 # --- hooks ---------------------------------------------------------------------------------------
-
-def _preconfiguration(cf: api.ConfContext) -> None:
-    main: RewriteMainConf = cf.main_conf[MODULE]
-    main.fixed_variables = frozenset(cf.cycle.variables.getters)
-
 
 def _postconfiguration(cf: api.ConfContext) -> None:
     main: RewriteMainConf = cf.cycle.main_conf[MODULE]
@@ -681,6 +662,5 @@ MODULE = api.Module(
     directives=DIRECTIVES,
     main_conf=RewriteMainConf,
     loc_conf=RewriteLocConf,
-    preconfiguration=_preconfiguration,
     postconfiguration=_postconfiguration,
 )

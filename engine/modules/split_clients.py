@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine import api
-from engine.modules.conf_block import variable_name
 
 __all__ = ["MODULE", "murmur_hash2", "SplitClients"]
 
@@ -105,7 +104,7 @@ def atofp(text: str, point: int) -> int | None:
 
 def _block(cf: api.ConfContext, cmd: api.Directive, conf: object) -> None:
     key = cf.compile(cf.args[1])
-    name = variable_name(cf, cf.args[2])
+    name = cf.variable_name(cf.args[2])
     split = SplitClients(name=name, key=key)
     percents: list[tuple[int, str]] = []
     # nginx reads the value as the second slot of cf->args without counting the words: a
@@ -137,7 +136,6 @@ def _block(cf: api.ConfContext, cmd: api.Directive, conf: object) -> None:
         if percent:
             last = (last + percent * 0xFFFFFFFF // 10000) & _MASK
         split.parts.append((last if percent else 0, value))
-    cf.cycle.variables.declare_settable(name)
     cf.add_variable(name, split.variable)
 
 

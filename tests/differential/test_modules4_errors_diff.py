@@ -50,6 +50,16 @@ CASES = {
     "geo_proxy": "geo $g { proxy 1.2.3.x; }",
     "geo_unknown_var": "geo $nonexist $g { }",
     "geo_reversed": "geo $g { ranges; 10.0.0.9-10.0.0.1 a; }",
+    # one $variable-name check (ConfContext.variable_name) for every defining directive
+    "geo_bare_dollar": "geo $a $ { default 1; }",
+    "split_bare_dollar": "split_clients $a $ { * x; }",
+    "map_bare_dollar": "map $a $ { default 1; }",
+    "set_bare_dollar": "server { set $ 1; }",
+    "set_changeable": "server { set $args 1; set $limit_rate 1; set $uri 1; }",
+    "auth_request_set_changeable": "server { location / { auth_request /x;\n"
+                                   " auth_request_set $args 1; auth_request_set $limit_rate 2;\n"
+                                   " auth_request_set $uri 1; } }",
+    "map_then_set": "map $a $m { default 1; }\nserver { set $m 2; set $host 3; }",
     "referer_only_none": "server { valid_referers none; }",
     "referer_empty_regex": "server { valid_referers ~; }",
     "referer_bad_regex": "server { valid_referers ~(a; }",
