@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from engine.conf import ConfigError, Statement, Token, Tokenizer
-from engine.locations import Location, LocKind
-from engine.module import Args, ConfLevel, Ctx, Directive, Module
+from engine.locations import Location
+from engine.module import ConfLevel, Ctx, Directive, Module
 from engine.variables import CHANGEABLE, ComplexValue, Variables
 
 __all__ = ["ConfContext", "Cycle", "Phase", "ServerConf", "FilterLinks", "Inert", "ALWAYS",

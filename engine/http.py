@@ -24,7 +24,7 @@ import errno
 import logging
 import os
 import stat as stat_mod
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from engine.cycle import ALWAYS, ConfContext, FilterLinks, Phase
 from engine.module import Module
@@ -33,7 +33,7 @@ from engine.locations import Location, Match, find_location
 from engine.log import ErrorLog
 from engine.safe_open import OpenError, file_info, symlinks_from
 from engine.request import DECLINED, DONE, ERROR, OK, Buf, HeadersOut, Request
-from engine.special import CLOSE_ON_ERROR, SERVER_TOKEN, error_page_body, status_line
+from engine.special import CLOSE_ON_ERROR, error_page_body, status_line
 from engine.util import http_date
 from engine.variables import set_captures
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from engine.compat import compat_directives, events_directives
-from engine.conf import ConfigError, Statement, Token
+from engine.conf import Statement, Token
 from engine.cycle import (ConfContext, Cycle, Phase, ServerConf, merge_confs,
                           merge_location_tree)
 from engine.locations import Location, LocKind
@@ -28,9 +28,9 @@ from engine.server_names import check_server_names, directive_name
 from engine.module import (UNSET, Args, ConfLevel, Ctx, Directive, Module, Unset, ignore,
                            inherit, parse_size, parse_time, set_flag, set_msec, set_num,
                            set_enum, set_size, set_str)
-from engine.variables import ComplexValue, has_variables, regex_compile
+from engine.variables import ComplexValue, regex_compile
 
-__all__ = ["CORE", "EVENTS", "HTTP_CORE", "CoreConf", "CoreSrvConf", "CoreLocConf", "Listen",
+__all__ = ["CORE", "HTTP_CORE", "CoreConf", "CoreSrvConf", "CoreLocConf", "Listen",
            "ErrorPage", "DEFAULT_TYPES"]
 
 
@@ -556,7 +556,7 @@ def _types(cf: ConfContext, cmd: Directive, conf: CoreLocConf) -> None:
 
     def entry(cf: ConfContext, st: Statement) -> None:
         if st.kind is Token.BLOCK_START:
-            raise cf.error(f'unexpected "{{"')
+            raise cf.error('unexpected "{"')
         ctype = st.words[0]
         # a type with no extensions is accepted (and does nothing), as in nginx
         for ext in st.words[1:]:

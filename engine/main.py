@@ -412,7 +412,7 @@ async def _serve(cycle: Cycle, o: Options, error_log: ErrorLog,
     closed); TERM/INT also cancel the connections.  The signal loop keeps running during a
     graceful stop, so a TERM can still turn it into a fast one.
     """
-    from engine.server import Server
+    from engine.listeners import Server
 
     server = Server(cycle, error_log)
     _adopt(server, socks)

@@ -9,16 +9,20 @@ calls them while reading a request.
 from __future__ import annotations
 
 import functools
+import logging
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import h11
 
 from engine.cycle import Cycle, ServerConf
 from engine.http_core import HTTP_CORE, CoreSrvConf
+from engine.http import log_error
 from engine.log import MAX_ERROR_STR
+from engine.request import BadRequest, Request, parse_target
+from engine.variables import set_captures
 
-__all__ = ["METHODS", "METHOD_CHARS", "ODD_NAME_CHAR", "UNIQUE_HEADERS", "Refusal",
+__all__ = ["build_request", "METHODS", "METHOD_CHARS", "ODD_NAME_CHAR", "UNIQUE_HEADERS", "Refusal",
            "head_too_large", "header_lines", "named_lines", "refusal", "select_server",
            "valid_headers", "validate_host"]
 
@@ -244,3 +248,121 @@ def select_server(cycle: Cycle, key: tuple[str, int], servers: list[ServerConf],
             if m is not None:
                 return srv, m
     return servers[0], None
+
+
+# --- building the request --------------------------------------------------------------------
+
+def build_request(conn: Any, cycle: Cycle, servers: list[ServerConf],
+                  event: h11.Request) -> tuple[Request, int]:
+    """Build the Request of connection ``conn`` (an ``engine.server.HttpConnection``)
+    from h11's event; the int is a status to reject it with (0: acceptable).
+
+    h11 has already checked framing and header syntax; what nginx refuses beyond that is
+    checked here, in nginx's order: request line (method, version, length), header lines
+    (length, total size of the head), Host, Content-Length with Transfer-Encoding.
+    """
+    headers_in = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
+    dropped: list[str] = []
+    if ODD_NAME_CHAR.search(" ".join([n for n, _ in headers_in])):
+        headers_in, dropped = valid_headers(servers[0], event, headers_in)
+    hmap: dict[str, str] = {}
+    head_size = 0
+    duplicate = None
+    pair: tuple[str, str, str, str] | None = None
+    for n, v in headers_in:
+        head_size += len(n) + len(v) + 4
+        if n in hmap:
+            if n == "cookie":
+                hmap[n] += "; " + v
+            elif n == "x-forwarded-for":
+                hmap[n] += ", " + v
+            elif n in UNIQUE_HEADERS and duplicate is None:
+                duplicate = (n, v, hmap[n])
+        else:
+            hmap[n] = v
+    raw_host = hmap.get("host")
+    host = validate_host(raw_host) if raw_host is not None else ""
+    server, chosen_by = (select_server(cycle, conn.listen_key, servers, host) if host
+                         else (servers[0], None))
+    r = Request(conn, cycle, server)
+    r.method = method = event.method.decode("latin-1")
+    r.http_version = version = event.http_version.decode()
+    target = event.target.decode("latin-1")
+    r.request_uri = target
+    r.request_line = line = f"{method} {target} HTTP/{version}"
+    r.headers_in = headers_in
+    r.headers = hmap
+    r.host = host or ""
+    conn_hdr = hmap.get("connection")
+    # nginx keeps an HTTP/1.0 client alive on "Connection: keep-alive"; h11 cannot
+    r.keepalive = version != "1.0" and (conn_hdr is None or "close" not in conn_hdr.lower())
+    if chosen_by is not None:  # ngx_http_find_virtual_server's ngx_http_regex_exec
+        set_captures(r, chosen_by)
+    for text in dropped:
+        conn.log_action = "reading client request headers"
+        log_error(r, logging.INFO, f'client sent invalid header line: "{text}"')
+    r.request_length = conn.fed - len(conn.h11.trailing_data[0])
+    r.pipeline = conn.pipelined
+    if duplicate is not None:
+        # nginx names the headers as the client spelled them
+        n, v, first = duplicate
+        names = [rn.decode("latin-1") for rn, _ in event.headers.raw_items()
+                 if rn.lower() == n.encode("latin-1")]
+        pair = (names[1], v, names[0], first)
+    elif "content-length" in hmap:
+        pair = _repeated_content_length(conn.received, r.request_length)
+    if duplicate is not None or pair is not None:
+        return r, _reject(conn, 400, 'client sent duplicate header line: "%s: %s", '
+                                    'previous value: "%s: %s"' % pair, r)
+    if method not in METHODS and method.strip(METHOD_CHARS):
+        return r, _reject(conn, 400, "client sent invalid method", r, line=True)
+    if version[0] != "1":
+        if version[0] == "0":
+            return r, _reject(conn, 400, "client sent invalid request", r, line=True)
+        return r, _reject(conn, 505, "client sent unsupported HTTP version", r, line=True)
+    cscf: CoreSrvConf = servers[0].srv_conf[HTTP_CORE]
+    if len(line) + 2 + head_size + 2 > cscf.client_header_buffer_size:  # type: ignore
+        status, long_line = head_too_large(cscf, len(line) + 2, event.headers.raw_items())
+        if status:
+            message = ("client sent too long URI" if status == 414 else
+                       f'client sent too long header line: "{long_line}..."' if long_line
+                       else "client sent too large request")
+            return r, _reject(conn, status, message, r, line=status == 414)
+    if host is None:
+        return r, _reject(conn, 400, "client sent invalid host header", r)
+    if "transfer-encoding" in hmap and "content-length" in hmap:
+        return r, _reject(conn, 400, 'client sent "Content-Length" and "Transfer-Encoding" '
+                                    "headers at the same time", r)
+    try:
+        uri, args = parse_target(target, bool(server.srv_conf[HTTP_CORE].merge_slashes))
+    except BadRequest as e:  # nginx says no more than this of a URI it cannot parse
+        return r, _reject(conn, e.status, "client sent invalid request", r, line=True)
+    r.uri, r.args = uri, args
+    return r, 0
+
+def _reject(conn: Any, status: int, message: str, r: Request, line: bool = False) -> int:
+    """Log why a request is refused while it is read, as nginx does: an info line on
+    the request's log (its server's error_log) with the request's context."""
+    conn.log_action = ("reading client request line" if line else
+                       "reading client request headers")
+    if line:  # nginx has not read the headers yet, nor kept a URI
+        r.host, r.headers, r.headers_in = "", {}, []
+        r.uri = r.request_uri = ""
+        # a URI that does not parse was read with its line; a bad line, not at all
+        r.request_length = (len(r.request_line) + 2
+                            if message == "client sent invalid request" else 0)
+    log_error(r, logging.INFO, message)
+    return status
+
+def _repeated_content_length(received: list[bytes], head_len: int
+                             ) -> tuple[str, str, str, str] | None:
+    """A Content-Length line repeated with the same value (h11 merges those; nginx
+    1.22 refuses any repeated one): (name, value, first name, first value) or None."""
+    head = b"".join(received)[:head_len]
+    if head.lower().count(b"content-length") < 2:
+        return None
+    found = named_lines(header_lines(head), b"content-length")
+    if len(found) < 2:
+        return None
+    (n1, v1, _), (n2, v2, _) = found[:2]
+    return n2, v2, n1, v1

@@ -1,21 +1,21 @@
-"""The trio shell: listeners, connections, h11, timeouts, the socket writer.
+"""The trio shell of one connection: reading requests with h11, timeouts, the socket writer.
 
 Theory of operation
 -------------------
 h11 parses requests (the security-relevant half of HTTP/1.1: framing, chunked bodies, header
-syntax).  Responses are serialised by ``engine.http.header_filter`` in nginx's exact header
-order; h11 is still told about every response (a ``Response`` carrying only the framing
-headers, then each ``Data`` through ``send_with_data_passthrough``) so that its state machine
-stays in step and keeps pipelining and keep-alive correct.  The bytes h11 returns for the
-status line are dropped; the chunk framing it returns for bodies is used.
+syntax); what nginx refuses beyond that, and the Request itself, come from the sans-IO
+``engine.request_head``.  Responses are ours: ``engine.http.header_filter`` serialises the
+head in nginx's exact header order and ``HttpConnection.write`` frames the body (counting
+against Content-Length, or chunked); h11 never hears of them, and each request gets a fresh
+h11 connection for what is left in the buffer (pipelining, ``$pipe``).
 
 File regions go out with ``os.sendfile`` when they are large enough to be worth a second
 syscall; smaller ones are read and coalesced with the header into one ``send``.
 
 Each connection task owns its socket: a request runs inside it (``engine.http.run_request``),
 so cancelling the connection's scope (client gone, fast shutdown) ends everything the request
-started.  Reloads swap ``Server.cycle``; a connection picks up the cycle current when each of
-its requests starts.
+started.  Listening, accepting and reloads are ``engine.listeners``; a connection picks up
+the cycle current when each of its requests starts.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import math
 import socket
 import os
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
 import trio
@@ -34,17 +34,16 @@ import trio
 from engine.cycle import Cycle, Phase, ServerConf
 from engine.http import finalize_bad_request, log_error, run_request
 from engine.http_core import HTTP_CORE, CoreLocConf, CoreSrvConf
-from engine.log import ErrorLog
 from engine.request import BadRequest, Buf, Request, parse_target
-from engine.request_head import (METHOD_CHARS, METHODS, ODD_NAME_CHAR, UNIQUE_HEADERS,
-                                 head_too_large, header_lines, named_lines, refusal,
-                                 select_server, valid_headers, validate_host)
+from engine.request_head import build_request, refusal
 from engine.subrequest import SubrequestError
 from engine.special import error_page_body, status_line
 from engine.util import http_date
-from engine.variables import set_captures
 
-__all__ = ["Server", "HttpConnection", "ClientGone"]
+if TYPE_CHECKING:
+    from engine.listeners import Server
+
+__all__ = ["HttpConnection", "ClientGone"]
 
 SENDFILE_MIN = 64 * 1024  # below this a pread + one send beats header send + sendfile
 FLUSH_AT = 64 * 1024
@@ -301,7 +300,7 @@ class HttpConnection:
             if not isinstance(event, h11.Request):
                 return
             self.requests += 1
-            r, reject = self._make_request(cycle, servers, event)
+            r, reject = build_request(self, cycle, servers, event)
             r.body = RequestBody(self, r)
             cycle.users += 1
             try:
@@ -383,120 +382,6 @@ class HttpConnection:
             return False
         await self.flush()
         return self.h11.their_state is h11.DONE
-
-    def _make_request(self, cycle: Cycle, servers: list[ServerConf],
-                      event: h11.Request) -> tuple[Request, int]:
-        """Build the Request; the int is a status to reject it with (0: acceptable).
-
-        h11 has already checked framing and header syntax; what nginx refuses beyond that is
-        checked here, in nginx's order: request line (method, version, length), header lines
-        (length, total size of the head), Host, Content-Length with Transfer-Encoding.
-        """
-        headers_in = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers]
-        dropped: list[str] = []
-        if ODD_NAME_CHAR.search(" ".join([n for n, _ in headers_in])):
-            headers_in, dropped = valid_headers(servers[0], event, headers_in)
-        hmap: dict[str, str] = {}
-        head_size = 0
-        duplicate = None
-        pair: tuple[str, str, str, str] | None = None
-        for n, v in headers_in:
-            head_size += len(n) + len(v) + 4
-            if n in hmap:
-                if n == "cookie":
-                    hmap[n] += "; " + v
-                elif n == "x-forwarded-for":
-                    hmap[n] += ", " + v
-                elif n in UNIQUE_HEADERS and duplicate is None:
-                    duplicate = (n, v, hmap[n])
-            else:
-                hmap[n] = v
-        raw_host = hmap.get("host")
-        host = validate_host(raw_host) if raw_host is not None else ""
-        server, chosen_by = (select_server(cycle, self.listen_key, servers, host) if host
-                             else (servers[0], None))
-        r = Request(self, cycle, server)
-        r.method = method = event.method.decode("latin-1")
-        r.http_version = version = event.http_version.decode()
-        target = event.target.decode("latin-1")
-        r.request_uri = target
-        r.request_line = line = f"{method} {target} HTTP/{version}"
-        r.headers_in = headers_in
-        r.headers = hmap
-        r.host = host or ""
-        conn_hdr = hmap.get("connection")
-        # nginx keeps an HTTP/1.0 client alive on "Connection: keep-alive"; h11 cannot
-        r.keepalive = version != "1.0" and (conn_hdr is None or "close" not in conn_hdr.lower())
-        if chosen_by is not None:  # ngx_http_find_virtual_server's ngx_http_regex_exec
-            set_captures(r, chosen_by)
-        for text in dropped:
-            self.log_action = "reading client request headers"
-            log_error(r, logging.INFO, f'client sent invalid header line: "{text}"')
-        r.request_length = self.fed - len(self.h11.trailing_data[0])
-        r.pipeline = self.pipelined
-        if duplicate is not None:
-            # nginx names the headers as the client spelled them
-            n, v, first = duplicate
-            names = [rn.decode("latin-1") for rn, _ in event.headers.raw_items()
-                     if rn.lower() == n.encode("latin-1")]
-            pair = (names[1], v, names[0], first)
-        elif "content-length" in hmap:
-            pair = self._repeated_content_length(r.request_length)
-        if duplicate is not None or pair is not None:
-            return r, self._reject(400, 'client sent duplicate header line: "%s: %s", '
-                                        'previous value: "%s: %s"' % pair, r)
-        if method not in METHODS and method.strip(METHOD_CHARS):
-            return r, self._reject(400, "client sent invalid method", r, line=True)
-        if version[0] != "1":
-            if version[0] == "0":
-                return r, self._reject(400, "client sent invalid request", r, line=True)
-            return r, self._reject(505, "client sent unsupported HTTP version", r, line=True)
-        cscf: CoreSrvConf = servers[0].srv_conf[HTTP_CORE]
-        if len(line) + 2 + head_size + 2 > cscf.client_header_buffer_size:  # type: ignore
-            status, long_line = head_too_large(cscf, len(line) + 2, event.headers.raw_items())
-            if status:
-                message = ("client sent too long URI" if status == 414 else
-                           f'client sent too long header line: "{long_line}..."' if long_line
-                           else "client sent too large request")
-                return r, self._reject(status, message, r, line=status == 414)
-        if host is None:
-            return r, self._reject(400, "client sent invalid host header", r)
-        if "transfer-encoding" in hmap and "content-length" in hmap:
-            return r, self._reject(400, 'client sent "Content-Length" and "Transfer-Encoding" '
-                                        "headers at the same time", r)
-        try:
-            uri, args = parse_target(target, bool(server.srv_conf[HTTP_CORE].merge_slashes))
-        except BadRequest as e:  # nginx says no more than this of a URI it cannot parse
-            return r, self._reject(e.status, "client sent invalid request", r, line=True)
-        r.uri, r.args = uri, args
-        return r, 0
-
-    def _reject(self, status: int, message: str, r: Request, line: bool = False) -> int:
-        """Log why a request is refused while it is read, as nginx does: an info line on
-        the request's log (its server's error_log) with the request's context."""
-        self.log_action = ("reading client request line" if line else
-                           "reading client request headers")
-        if line:  # nginx has not read the headers yet, nor kept a URI
-            r.host, r.headers, r.headers_in = "", {}, []
-            r.uri = r.request_uri = ""
-            # a URI that does not parse was read with its line; a bad line, not at all
-            r.request_length = (len(r.request_line) + 2
-                                if message == "client sent invalid request" else 0)
-        log_error(r, logging.INFO, message)
-        return status
-
-    def _repeated_content_length(self, head_len: int
-                                 ) -> tuple[str, str, str, str] | None:
-        """A Content-Length line repeated with the same value (h11 merges those; nginx
-        1.22 refuses any repeated one): (name, value, first name, first value) or None."""
-        head = b"".join(self.received)[:head_len]
-        if head.lower().count(b"content-length") < 2:
-            return None
-        found = named_lines(header_lines(head), b"content-length")
-        if len(found) < 2:
-            return None
-        (n1, v1, _), (n2, v2, _) = found[:2]
-        return n2, v2, n1, v1
 
     async def _bad_request(self, cycle: Cycle, server: ServerConf,
                            e: h11.RemoteProtocolError, r: Request | None = None) -> None:
@@ -721,134 +606,3 @@ class HttpConnection:
         # a bug in a handler or filter must cost one connection, never the server
         self.log(logging.CRITICAL + 5, f"*{self.number} unexpected error, client: "
                  f"{self.remote_addr}\n{traceback.format_exc()}")
-
-
-def _listen_socket(addr: str, port: int) -> socket.socket:
-    """A non-blocking listening socket (plain, so that worker processes could share it)."""
-    host = "" if addr in ("0.0.0.0", "*") else addr
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(511)
-    except OSError as e:
-        sock.close()
-        shown = f"[{addr}]" if ":" in addr else addr
-        raise OSError(e.errno, f"bind() to {shown}:{port} failed ({e.errno}: {e.strerror})"
-                      ) from None
-    sock.setblocking(False)
-    return sock
-
-
-def _close_socket(sock: socket.socket) -> None:
-    trio.lowlevel.notify_closing(sock)
-    sock.close()
-
-
-class Server:
-    """Listeners and connections of one process; survives reloads (swaps ``cycle``)."""
-
-    def __init__(self, cycle: Cycle, error_log: ErrorLog) -> None:
-        self.cycle = cycle
-        self.error_log = error_log
-        self.shutting_down = False
-        self.listeners: dict[tuple[str, int], list[socket.socket]] = {}
-        self.connections = 0
-        self._numbers = 0
-        self._conn_nursery: trio.Nursery | None = None
-        self._accept_scopes: dict[tuple[str, int], trio.CancelScope] = {}
-        self._stopped = trio.Event()
-        self.idle_connections: set[HttpConnection] = set()
-
-    def fallback_servers(self, key: tuple[str, int]) -> list[ServerConf]:
-        """A listener removed by a reload still serves its in-flight keep-alive requests."""
-        return next(iter(self.cycle.listens.values()))
-
-    async def open_listeners(self, cycle: Cycle) -> None:
-        """Bind every address of ``cycle`` not bound yet.
-
-        Raises:
-            OSError: with nginx's message, ``bind() to 127.0.0.1:80 failed (98: ...)``.
-        """
-        for key in cycle.listens:
-            if key not in self.listeners:
-                self.listeners[key] = [_listen_socket(*key)]
-
-    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await self.open_listeners(self.cycle)
-        async with trio.open_nursery() as conns:
-            self._conn_nursery = conns
-            async with trio.open_nursery() as accepts:
-                for key in list(self.listeners):
-                    accepts.start_soon(self._accept_loop, key)
-                self._accepts = accepts
-                task_status.started(self)
-                await self._stopped.wait()
-                accepts.cancel_scope.cancel()
-            for lst in self.listeners.values():
-                for lsock in lst:
-                    _close_socket(lsock)
-
-    async def _accept_loop(self, key: tuple[str, int]) -> None:
-        with trio.CancelScope() as scope:
-            self._accept_scopes[key] = scope
-            async with trio.open_nursery() as n:
-                for lsock in self.listeners[key]:
-                    n.start_soon(self._accept_one_listener, lsock, key)
-
-    async def _accept_one_listener(self, lsock: socket.socket, key: tuple[str, int]) -> None:
-        assert self._conn_nursery is not None
-        while True:
-            try:
-                sock, _ = lsock.accept()
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(lsock)
-                continue
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    self.error_log.log(logging.CRITICAL, f"accept() failed ({e})")
-                    await trio.sleep(0.1)
-                    continue
-                raise
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._numbers += 1
-            self._conn_nursery.start_soon(self._handle, sock, self._numbers, key)
-            await trio.lowlevel.checkpoint()
-
-    async def _handle(self, sock: socket.socket, number: int, key: tuple[str, int]) -> None:
-        self.connections += 1
-        try:
-            await HttpConnection(self, sock, number, key).serve()
-        finally:
-            self.connections -= 1
-
-    async def reload(self, cycle: Cycle) -> None:
-        """Switch to ``cycle``: bind its new addresses, drop listeners it no longer has."""
-        await self.open_listeners(cycle)
-        old = self.cycle
-        self.cycle = cycle
-        for key in list(self.listeners):
-            if key not in cycle.listens:
-                scope = self._accept_scopes.pop(key, None)
-                if scope:
-                    scope.cancel()
-                for lsock in self.listeners.pop(key):
-                    _close_socket(lsock)
-        for key in cycle.listens:
-            if key not in self._accept_scopes:
-                self._accepts.start_soon(self._accept_loop, key)
-        old.retire()  # its log files stay open for the requests still running on it
-
-    def stop_accepting(self) -> None:
-        """Graceful stop: no new connections; idle keep-alive connections close now."""
-        self.shutting_down = True
-        self._stopped.set()
-        for conn in self.idle_connections:
-            conn.timed_out = "closing keepalive connection for shutdown"
-            conn.timer.cancel()
-
-    def cancel_connections(self) -> None:
-        if self._conn_nursery is not None:
-            self._conn_nursery.cancel_scope.cancel()
