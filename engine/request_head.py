@@ -293,9 +293,12 @@ def build_request(conn: Any, cycle: Cycle, servers: list[ServerConf],
     r.headers_in = headers_in
     r.headers = hmap
     r.host = host or ""
-    conn_hdr = hmap.get("connection")
-    # nginx keeps an HTTP/1.0 client alive on "Connection: keep-alive"; h11 cannot
-    r.keepalive = version != "1.0" and (conn_hdr is None or "close" not in conn_hdr.lower())
+    # ngx_http_process_connection: "close" anywhere in the value wins, then "keep-alive"
+    # (which keeps an HTTP/1.0 client too: each request gets a fresh h11 connection, so
+    # h11's own HTTP/1.0 rule does not apply), else the version decides
+    conn_hdr = hmap.get("connection", "").lower()
+    r.keepalive = ("close" not in conn_hdr
+                   and ("keep-alive" in conn_hdr or version != "1.0"))
     if chosen_by is not None:  # ngx_http_find_virtual_server's ngx_http_regex_exec
         set_captures(r, chosen_by)
     for text in dropped:

@@ -372,7 +372,8 @@ class HttpConnection:
                         break
             except h11.RemoteProtocolError:
                 return False
-        if h.their_state is h11.DONE or h.their_state is h11.MIGHT_SWITCH_PROTOCOL:
+        # MUST_CLOSE: h11's view of an HTTP/1.0 request, which nginx may keep alive
+        if h.their_state in (h11.DONE, h11.MIGHT_SWITCH_PROTOCOL, h11.MUST_CLOSE):
             return True
         body = r.body
         try:
@@ -381,7 +382,7 @@ class HttpConnection:
         except (BadRequest, h11.RemoteProtocolError, ClientGone):
             return False
         await self.flush()
-        return self.h11.their_state is h11.DONE
+        return self.h11.their_state in (h11.DONE, h11.MUST_CLOSE)
 
     async def _bad_request(self, cycle: Cycle, server: ServerConf,
                            e: h11.RemoteProtocolError, r: Request | None = None) -> None:

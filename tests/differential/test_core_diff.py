@@ -5,8 +5,7 @@ errors.
 Each request goes to both servers and the responses must be equal: status line, the whole
 header list in order (Date only for presence; the port normalised in Location), and body.
 Accept-Ranges is compared once trinx has the range filter.  Known, documented differences
-(HTTP/1.0 keep-alive, HTTP/0.9, multi-digit versions, ``try_files ... =200`` which hangs
-nginx) are left out.
+(HTTP/0.9, multi-digit versions, ``try_files ... =200`` which hangs nginx) are left out.
 """
 
 from __future__ import annotations
@@ -156,6 +155,18 @@ STATIC_REQUESTS = [
     # HTTP level
     "GET /files/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     "GET /files/a.txt HTTP/1.0\r\n\r\n",
+    # HTTP/1.0 keep-alive (nginx's ngx_http_process_connection: "close" first, then
+    # "keep-alive", else the version), several requests on one connection
+    "GET /files/a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /files/a.txt HTTP/1.0"
+    "\r\nConnection: Keep-Alive\r\n\r\nGET /files/a.txt HTTP/1.0\r\n\r\nGET /files HTTP/1.0\r\n\r\n",
+    "GET /missing HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /files HTTP/1.0\r\n"
+    "Connection: keep-alive\r\n\r\nGET /files/a.txt HTTP/1.0\r\n\r\n",
+    "POST /files/a.txt HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc"
+    "GET /files/a.txt HTTP/1.0\r\n\r\n",
+    "GET /files/a.txt HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\nGET /files/a.txt "
+    "HTTP/1.0\r\n\r\n",
+    "GET /files/a.txt HTTP/1.1\r\nHost: x\r\nConnection: foo\r\n\r\nGET /files/a.txt HTTP/1.0"
+    "\r\nConnection: xkeep-alivex\r\n\r\nGET /files/a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
     "GET /files/a.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
     "POST /files/a.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
     "GET /missing HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",

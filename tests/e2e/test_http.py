@@ -2,8 +2,7 @@
 100-continue, request bodies, bad requests and their status codes, timeouts.
 
 Expected values were taken from nginx 1.22.1 with the same config (the differential twin
-of most of these is tests/differential/test_core_diff.py).  Deliberate differences:
-HTTP/1.0 with ``Connection: keep-alive`` (nginx keeps the connection, h11 cannot), HTTP/0.9
+of most of these is tests/differential/test_core_diff.py).  Deliberate differences: HTTP/0.9
 simple requests (nginx answers with a bare body, h11 refuses: 400), and versions with
 multi-digit parts such as ``HTTP/1.10`` (nginx accepts, h11 refuses: 400).
 """
@@ -121,10 +120,12 @@ def test_http10_closes(trinx: ServerProcess) -> None:
     assert resps[0].header("Connection") == "close"
 
 
-def test_http10_keepalive_is_a_documented_difference(trinx: ServerProcess) -> None:
-    # nginx answers "Connection: keep-alive" here; h11 cannot keep a 1.0 connection
-    resp = get(trinx, b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-    assert resp.status == 200 and resp.header("Connection") == "close"
+def test_http10_keepalive(trinx: ServerProcess) -> None:
+    # as nginx: an HTTP/1.0 client asking for keep-alive keeps its connection
+    resps = all_responses(trinx, b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                          + b"GET /a.txt HTTP/1.0\r\n\r\n" + REQ)
+    assert [r.status for r in resps] == [200, 200]
+    assert [r.header("Connection") for r in resps] == ["keep-alive", "close"]
 
 
 def test_keepalive_header_timeout_value(trinx: ServerProcess) -> None:
