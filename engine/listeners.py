@@ -58,6 +58,12 @@ class Server:
         self._stopped = trio.Event()
         self.idle_connections: set[HttpConnection] = set()
 
+    def next_number(self) -> int:
+        """The next connection number (``$connection``, the ``*N`` of error-log lines):
+        accepted and upstream connections share the sequence, as in nginx."""
+        self._numbers += 1
+        return self._numbers
+
     def fallback_servers(self, key: tuple[str, int]) -> list[ServerConf]:
         """A listener removed by a reload still serves its in-flight keep-alive requests."""
         return next(iter(self.cycle.listens.values()))
@@ -110,8 +116,7 @@ class Server:
                 raise
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._numbers += 1
-            self._conn_nursery.start_soon(self._handle, sock, self._numbers, key)
+            self._conn_nursery.start_soon(self._handle, sock, self.next_number(), key)
             await trio.lowlevel.checkpoint()
 
     async def _handle(self, sock: socket.socket, number: int, key: tuple[str, int]) -> None:

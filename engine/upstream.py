@@ -559,6 +559,9 @@ async def _attempt(r: Request, us: UpstreamConf, peer: Peer, proto: UpstreamProt
     while True:
         if conn is None:
             set_log_action(r, "connecting to upstream")  # again after a stale cached one
+            # an upstream connection takes a connection number too (nginx's
+            # ngx_event_connect_peer): the $connection and "*N" of later clients count it
+            r.conn.server.next_number()
             try:
                 conn = Conn(await connect(peer.sockaddr, s.connect_timeout), peer.sockaddr)
             except trio.TooSlowError:
