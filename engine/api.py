@@ -79,6 +79,7 @@ from engine.upstream import UpstreamSettings as UpstreamSettings
 from engine.upstream import current_upstream as current_upstream
 from engine.upstream import find_upstream as find_upstream
 from engine.upstream import implicit_upstream as implicit_upstream
+from engine.upstream import upstream_add as upstream_add
 from engine.upstream import run_upstream as run_upstream
 from engine.upstream import runtime_upstream as runtime_upstream
 from engine.safe_open import OpenError as OpenError
@@ -118,7 +119,7 @@ __all__ = [
     "http_date", "ComplexValue", "SR_BACKGROUND", "SR_INPLACE", "SR_MEMORY", "OutputSlot",
     "SubrequestError", "variable", "reserve_output", "parse_uri", "UPSTREAM_TRACK", "Failure",
     "Peer", "RoundRobin", "RoundRobinState", "ServerSpec", "UpstreamConf", "UpstreamSettings",
-    "current_upstream", "find_upstream", "implicit_upstream", "run_upstream",
+    "current_upstream", "find_upstream", "implicit_upstream", "upstream_add", "run_upstream",
     "runtime_upstream", "subrequest", "wait_subrequest", "wait_subrequests",
     "regex_compile", "regex_exec", "set_captures",
     "OpenError", "Symlinks", "file_info", "open_file", "symlinks_from",

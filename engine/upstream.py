@@ -43,10 +43,11 @@ import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol as TypingProtocol
+from typing import Any, Callable, Protocol as TypingProtocol
 
 import trio
 
+from engine.conf import ConfigError
 from engine.cycle import ConfContext
 from engine.http import log_error, output, set_log_action, set_log_upstream
 from engine.module import Args, ConfLevel, Ctx, Directive, Module, parse_time
@@ -55,7 +56,7 @@ from engine.upstream_io import Conn, connect, errno_text, give_back, take_pooled
 
 __all__ = ["ServerSpec", "Peer", "UpstreamConf", "Balancer", "PeerState", "RoundRobin",
            "RoundRobinState", "UPSTREAM", "current_upstream", "find_upstream",
-           "implicit_upstream", "run_upstream", "UpstreamSettings", "UpstreamProtocol",
+           "implicit_upstream", "upstream_add", "run_upstream", "UpstreamSettings", "UpstreamProtocol",
            "Failure", "runtime_upstream", "TRACK_KEY"]
 
 # the ``server`` parameters a balancer may refuse (its ``flags`` are those it takes)
@@ -262,9 +263,25 @@ class UpstreamMainConf:
     upstreams: dict[str, UpstreamConf] = field(default_factory=dict)
     implicit: dict[tuple[str, int], UpstreamConf] = field(default_factory=dict)
     current: UpstreamConf | None = None
+    # what upstream_add was asked for: (name, host, port, bind, file, line)
+    pending: list[tuple[str, str, int, Callable[[UpstreamConf], None], str, int]] = field(
+        default_factory=list)
 
     def merge(self, parent: Any) -> None:
         pass
+
+    def init(self, cf: ConfContext) -> None:
+        """The http block is read: bind every ``upstream_add``, as nginx's
+        ngx_http_upstream_init_main_conf resolves implicit groups (before any merge)."""
+        for name, host, port, bind, file, line in self.pending:
+            us = self.upstreams.get(name)
+            if us is None:
+                try:
+                    us = implicit_upstream(cf, host, port)
+                except ConfigError as e:
+                    raise ConfigError(e.message, file, line) from None
+            bind(us)
+        self.pending.clear()
 
 
 def current_upstream(cf: ConfContext) -> UpstreamConf:
@@ -273,6 +290,15 @@ def current_upstream(cf: ConfContext) -> UpstreamConf:
     if us is None:
         raise cf.error("not in an upstream block")
     return us  # type: ignore[no-any-return]
+
+
+def upstream_add(cf: ConfContext, name: str, host: str, port: int,
+                 bind: Callable[[UpstreamConf], None]) -> None:
+    """nginx's ``ngx_http_upstream_add`` for a ``*_pass`` directive: once the http block is
+    read, ``bind`` gets the ``upstream`` block called ``name`` (it may come later in the
+    file), else the single-server group of ``host:port``; a name that does not resolve is
+    an error at the directive's file:line."""
+    cf.cycle.main_conf[UPSTREAM].pending.append((name, host, port, bind, cf.file, cf.line))
 
 
 def find_upstream(cycle: Any, name: str) -> UpstreamConf | None:

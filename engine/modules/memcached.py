@@ -12,7 +12,7 @@ proxy (reference/upstream.md §10): ``VALUE key flags len`` → 200 with that bo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine import api
@@ -160,15 +160,6 @@ async def memcached_handler(r: api.Request) -> int:
                                   conf.settings)  # type: ignore[arg-type]
 
 
-@dataclass
-class MemcachedMainConf:
-    pending: list[tuple[MemcachedLocConf, str, str, int, Any, Any]] = field(
-        default_factory=list)
-
-    def merge(self, parent: Any) -> None:
-        pass
-
-
 def _pass(cf: api.ConfContext, cmd: api.Directive, conf: MemcachedLocConf) -> None:
     if conf.target is not api.UNSET:
         raise cf.error('"memcached_pass" directive is duplicate')
@@ -179,21 +170,8 @@ def _pass(cf: api.ConfContext, cmd: api.Directive, conf: MemcachedLocConf) -> No
     if not host or not port.isdigit():
         host, port = value, "11211"
     conf.target = None
-    cf.cycle.main_conf[MODULE].pending.append((conf, value, host, int(port), cf.file,
-                                               cf.line))
+    api.upstream_add(cf, value, host, int(port), lambda us: setattr(conf, "target", us))
     api.set_content_handler(cf, memcached_handler)
-
-
-def _bind(cf: api.ConfContext) -> None:
-    """Bind each memcached_pass to its upstream block, or an implicit group."""
-    for conf, name, host, port, file, line in cf.cycle.main_conf[MODULE].pending:
-        us = api.find_upstream(cf.cycle, name)
-        if us is None:
-            try:
-                us = api.implicit_upstream(cf, host, port)
-            except api.ConfigError as e:
-                raise api.ConfigError(e.message, file, line) from None
-        conf.target = us
 
 
 _HSL = api.Ctx.HTTP | api.Ctx.SRV | api.Ctx.LOC
@@ -211,7 +189,5 @@ MODULE = api.Module(
         _D("memcached_gzip_flag", _HSL, api.Args.TAKE1, api.set_num("gzip_flag")),
         _D("memcached_buffer_size", _HSL, api.Args.TAKE1, api.set_size("buffer_size")),
     ],
-    main_conf=MemcachedMainConf,
     loc_conf=MemcachedLocConf,
-    postconfiguration=_bind,
 )

@@ -749,8 +749,7 @@ def _proxy_pass(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> 
     pp = ProxyPass(url=None, host=hostport, port=port, uri=uri, loc_name=loc_name)
     conf.proxy = pp
     api.set_content_handler(cf, proxy_handler)
-    # upstream blocks may come later in the file: bound at the end of configuration
-    cf.cycle.main_conf[MODULE].pending.append((pp, host, port, cf.file, cf.line))
+    api.upstream_add(cf, hostport, host, port, lambda us: setattr(pp, "upstream", us))
 
 
 def _authority(rest: str) -> tuple[str, str, int, str | None]:
@@ -766,7 +765,6 @@ def _authority(rest: str) -> tuple[str, str, int, str | None]:
 
 @dataclass
 class ProxyMainConf:
-    pending: list[tuple[ProxyPass, str, int, Any, Any]] = field(default_factory=list)
     sized: list[ProxyLocConf] = field(default_factory=list)  # confs setting buffer sizes
 
     def merge(self, parent: Any) -> None:
@@ -810,19 +808,6 @@ def _check_sizes(cf: api.ConfContext) -> None:
         if busy > (num - 1) * bufsize:
             raise cf.error('"proxy_busy_buffers_size" must be less than the size of all '
                            '"proxy_buffers" minus one buffer')
-
-
-def _resolve_pending(cf: api.ConfContext) -> None:
-    """Bind every proxy_pass of this cycle to its upstream block, or an implicit group."""
-    _check_sizes(cf)
-    for pp, host, port, file, line in cf.cycle.main_conf[MODULE].pending:
-        us = api.find_upstream(cf.cycle, pp.host)
-        if us is None:
-            try:
-                us = api.implicit_upstream(cf, host, port)
-            except api.ConfigError as e:
-                raise api.ConfigError(e.message, file, line) from None
-        pp.upstream = us
 
 
 def _set_header(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> None:
@@ -911,5 +896,5 @@ MODULE = api.Module(
     main_conf=ProxyMainConf,
     loc_conf=ProxyLocConf,
     preconfiguration=_variables,
-    postconfiguration=_resolve_pending,
+    postconfiguration=_check_sizes,
 )
