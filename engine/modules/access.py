@@ -22,11 +22,11 @@ for the request) and a ``deny`` is logged by the engine only if no other handler
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 from dataclasses import dataclass
 
 from engine import api
+from engine.inet import parse_addr, parse_cidr, unmapped
 
 __all__ = ["MODULE", "AccessLocConf", "Rule"]
 
@@ -59,67 +59,25 @@ def _rule(cf: api.ConfContext, cmd: api.Directive, conf: AccessLocConf) -> None:
     elif value == "unix:":
         rule = Rule(deny=deny, family=_UNIX)
     else:
-        parsed = _parse_cidr(value)
+        parsed = parse_cidr(value)
         if parsed is None:
             raise cf.error(f'invalid parameter "{value}"')
-        family, addr, mask, exact = parsed
+        (family, addr, plen), exact = parsed
         if not exact:
             cf.warn(f"low address bits of {value} are meaningless")
-        rule = Rule(deny=deny, family=family, addr=addr & mask, mask=mask)
+        width = 32 if family == 4 else 128
+        mask = ((1 << width) - 1) ^ ((1 << (width - plen)) - 1)
+        rule = Rule(deny=deny, family=family, addr=addr, mask=mask)
     if conf.rules is api.UNSET:
         conf.rules = []
     conf.rules.append(rule)
 
 
-def _parse_cidr(value: str) -> tuple[int, int, int, bool] | None:
-    """(family, address, mask, host bits clear) for ``addr`` or ``addr/len`` (ngx_ptocidr)."""
-    text, slash, bits_text = value.partition("/")
-    addr = _parse_ip(text)
-    if addr is None:
-        return None
-    family, n = addr
-    width = 32 if family == 4 else 128
-    if slash:
-        if not bits_text.isdigit() or not bits_text.isascii() or int(bits_text) > width:
-            return None
-        bits = int(bits_text)
-    else:
-        bits = width
-    mask = ((1 << width) - 1) ^ ((1 << (width - bits)) - 1)
-    return family, n, mask, n & mask == n
-
-
-def _parse_ip(text: str) -> tuple[int, int] | None:
-    """IPv4 as nginx's ngx_inet_addr (decimal octets, leading zeros allowed) or IPv6."""
-    if ":" not in text:
-        parts = text.split(".")
-        if len(parts) != 4 or not all(p.isdigit() and p.isascii() and int(p) <= 255
-                                      for p in parts):
-            return None
-        a, b, c, d = (int(p) for p in parts)
-        return 4, (a << 24) | (b << 16) | (c << 8) | d
-    if "%" in text:
-        return None
-    try:
-        return 6, int(ipaddress.IPv6Address(text))
-    except ValueError:
-        return None
-
-
 @functools.lru_cache(maxsize=1024)
 def _client(remote_addr: str) -> tuple[int, int]:
     """(family, address) of a peer; mapped IPv6 is IPv4, like ngx_http_access_handler."""
-    if ":" not in remote_addr:
-        parsed = _parse_ip(remote_addr)
-        return parsed if parsed is not None else (_UNIX, 0)
-    try:
-        ip6 = ipaddress.IPv6Address(remote_addr.split("%", 1)[0])
-    except ValueError:
-        return _UNIX, 0
-    mapped = ip6.ipv4_mapped
-    if mapped is not None:
-        return 4, int(mapped)
-    return 6, int(ip6)
+    addr = parse_addr(remote_addr.split("%", 1)[0])  # a link-local peer's scope
+    return unmapped(addr) if addr is not None else (_UNIX, 0)
 
 
 def access_handler(r: api.Request) -> int:

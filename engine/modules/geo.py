@@ -30,16 +30,15 @@ a non-mapped IPv6 address up as ``255.255.255.255`` too.  The value is cached in
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 from engine import api
+from engine.inet import (INADDR_NONE, Net, forwarded_addr, parse_addr, parse_cidr,
+                         unmapped)
 from engine.modules.conf_block import include
 
-__all__ = ["MODULE", "Geo", "parse_addr"]
+__all__ = ["MODULE", "Geo"]
 
-_NONE = 0xFFFFFFFF  # INADDR_NONE
-Net = tuple[int, int, int]  # family, address, prefix length
 
 
 @dataclass(eq=False)
@@ -74,11 +73,11 @@ class Geo:
         if self.proxies:
             xff = r.headers.get("x-forwarded-for")
             if xff is not None:
-                addr = _forwarded(addr, xff, self.proxies, self.proxy_recursive)
-        return _unmapped(addr)
+                addr = forwarded_addr(addr, xff, self.proxies, self.proxy_recursive)
+        return unmapped(addr)
 
     def _cidr_value(self, addr: tuple[int, int] | None) -> str:
-        family, n = addr if addr is not None else (4, _NONE)
+        family, n = addr if addr is not None else (4, INADDR_NONE)
         width = 32 if family == 4 else 128
         tree = self.trees[family]
         for plen in self.lengths[family]:
@@ -89,7 +88,7 @@ class Geo:
 
     def _range_value(self, addr: tuple[int, int] | None) -> str:
         if addr is not None:
-            n = addr[1] if addr[0] == 4 else _NONE
+            n = addr[1] if addr[0] == 4 else INADDR_NONE
             low = n & 0xFFFF
             for start, end, value in self.blocks.get(n >> 16, ()):
                 if start <= low <= end:  # type: ignore[operator]
@@ -97,85 +96,17 @@ class Geo:
         return self.default or ""
 
 
-def parse_addr(text: str) -> tuple[int, int] | None:
-    """(family, integer) of an address as ``ngx_parse_addr``: IPv4 by ``ngx_inet_addr``
-    (three dots, decimal parts up to 255, empty parts as 0; ``255.255.255.255`` is its
-    INADDR_NONE, so refused), else IPv6; None when it is neither."""
-    if ":" not in text:
-        addr = octet = dots = 0
-        for ch in text:
-            if "0" <= ch <= "9":
-                octet = octet * 10 + ord(ch) - 48
-                if octet > 255:
-                    return None
-            elif ch == ".":
-                addr, octet, dots = (addr << 8) + octet, 0, dots + 1
-            else:
-                return None
-        addr = (addr << 8) + octet
-        return (4, addr) if dots == 3 and addr != _NONE else None
-    try:
-        return 6, int(ipaddress.IPv6Address(text))
-    except ValueError:
-        return None
-
-
-def _unmapped(addr: tuple[int, int]) -> tuple[int, int]:
-    if addr[0] == 6 and addr[1] >> 32 == 0xFFFF:
-        return 4, addr[1] & 0xFFFFFFFF
-    return addr
-
-
-def _in(addr: tuple[int, int], nets: list[Net]) -> bool:
-    family, n = _unmapped(addr)
-    for nfam, net, plen in nets:
-        width = 32 if nfam == 4 else 128
-        if nfam == family and n >> (width - plen) == net >> (width - plen):
-            return True
-    return False
-
-
-def _forwarded(addr: tuple[int, int], xff: str, proxies: list[Net],
-               recursive: bool) -> tuple[int, int]:
-    """``ngx_http_get_forwarded_addr_internal`` on one X-Forwarded-For value."""
-    words = [w for w in xff.replace(",", " ").split(" ") if w]
-    while words and _in(addr, proxies):
-        found = _parse_addr_port(words.pop())
-        if found is None:
-            break
-        addr = found
-        if not recursive:
-            break
-    return addr
-
-
-def _parse_addr_port(text: str) -> tuple[int, int] | None:
-    addr = parse_addr(text)
-    if addr is not None:
-        return addr
-    if text.startswith("["):
-        host, _, port = text[1:].partition("]:")
-        return parse_addr(host) if port.isdigit() else None
-    host, _, port = text.rpartition(":")
-    return parse_addr(host) if port.isdigit() and ":" not in host else None
-
-
 def _parse_cidr(cf: api.ConfContext, text: str) -> Net:
     """``ngx_http_geo_get_cidr``: ``ngx_ptocidr`` plus nginx's ``255.255.255.255``."""
     if text == "255.255.255.255":
-        return 4, _NONE, 32
-    host, slash, bits = text.partition("/")
-    addr = parse_addr(host)
-    width = 32 if addr is None or addr[0] == 4 else 128
-    if addr is None or (slash and not (bits.isdigit() and bits.isascii()
-                                       and int(bits) <= width)):
+        return 4, INADDR_NONE, 32
+    parsed = parse_cidr(text)
+    if parsed is None:
         raise cf.error(f'invalid network "{text}"')
-    plen = int(bits) if slash else width
-    family, n = addr
-    masked = n >> (width - plen) << (width - plen) if plen else 0
-    if masked != n:
+    net, exact = parsed
+    if not exact:
         cf.warn(f"low address bits of {text} are meaningless")
-    return family, masked, plen
+    return net
 
 
 def _cidr_add(cf: api.ConfContext, geo: Geo, net: Net, value: str, text: str) -> None:
@@ -225,7 +156,7 @@ def _range_entry(cf: api.ConfContext, geo: Geo, args: tuple[str, ...]) -> None:
     first, dash, last = text.partition("-")
     start, end = parse_addr(first), parse_addr(last)
     if not dash or start is None or end is None or start[0] != 4 or end[0] != 4 \
-            or _NONE in (start[1], end[1]) or start[1] > end[1]:
+            or INADDR_NONE in (start[1], end[1]) or start[1] > end[1]:
         raise cf.error(f'invalid range "{text}"')
     if delete:
         missing = False

@@ -1,4 +1,5 @@
-"""Config errors and warnings of map, split_clients, geo, referer and empty_gif compared
+"""Config errors and warnings of map, split_clients, geo, referer, empty_gif (and the
+$variable names and addresses they share with set, auth_request_set, allow/deny) compared
 with ``nginx -t`` (message and file:line), trinx run in one process for all cases."""
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ CASES = {
     "auth_request_set_changeable": "server { location / { auth_request /x;\n"
                                    " auth_request_set $args 1; auth_request_set $limit_rate 2;\n"
                                    " auth_request_set $uri 1; } }",
+    # one address parser (engine.inet, nginx's ngx_inet_addr) for allow/deny and geo
+    "access_inaddr_none": "server { allow 255.255.255.255; }",
+    "access_empty_part": "server { allow 1..2.3; deny 010.0.0.1/8; }",  # a warning
+    "access_scope": "server { allow fe80::1%eth0; }",
+    "geo_scope": "geo $g { fe80::1%eth0 x; }",
+    "geo_empty_part": "geo $g { 1..2.1/24 x; }",
     "map_then_set": "map $a $m { default 1; }\nserver { set $m 2; set $host 3; }",
     "referer_only_none": "server { valid_referers none; }",
     "referer_empty_regex": "server { valid_referers ~; }",

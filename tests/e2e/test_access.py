@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.main import main
-from engine.modules.access import _client, _parse_cidr
+from engine.modules.access import _client
 from tests.e2e.test_config_errors import as_console
 from tests.harness import ServerProcess, http_request, parse_response, start_trinx
 
@@ -103,16 +103,6 @@ def test_403_page_and_log(trinx: ServerProcess) -> None:
     assert "[error]" in line
     assert line.endswith('access forbidden by rule, client: 127.0.0.1, server: , request: '
                          '"GET /denyall/f.txt HTTP/1.1", host: "example"')
-
-
-def test_parse_cidr() -> None:
-    assert _parse_cidr("10.0.0.0/8") == (4, 0x0A000000, 0xFF000000, True)
-    assert _parse_cidr("10.0.0.1/8") == (4, 0x0A000001, 0xFF000000, False)
-    assert _parse_cidr("010.1.1.1") == (4, 0x0A010101, 0xFFFFFFFF, True)
-    assert _parse_cidr("::1") == (6, 1, (1 << 128) - 1, True)
-    for bad in ("x", "10.0.0.1/33", "10.0.0.1/", "::1/129", "10.0.0", "256.1.1.1",
-                "fe80::1%eth0", "1.2.3.4/-1", "10.1.2.3/255.0.0.0", "1.2.3.4/abc"):
-        assert _parse_cidr(bad) is None, bad
 
 
 def test_client_address_families() -> None:

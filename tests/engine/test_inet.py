@@ -1,0 +1,51 @@
+"""engine.inet: nginx's address and network parsing (ngx_inet.c) and the X-Forwarded-For
+walk, sans-IO.  The config-level twins (allow/deny, geo) are in the differential tests."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.inet import forwarded_addr, parse_addr, parse_addr_port, parse_cidr, unmapped
+
+
+def test_parse_cidr() -> None:
+    assert parse_cidr("10.0.0.0/8") == ((4, 0x0A000000, 8), True)
+    assert parse_cidr("10.0.0.1/8") == ((4, 0x0A000000, 8), False)  # nginx warns
+    assert parse_cidr("010.1.1.1") == ((4, 0x0A010101, 32), True)
+    assert parse_cidr("1..2.3") == ((4, 0x01000203, 32), True)  # ngx_inet_addr: empty is 0
+    assert parse_cidr("::1") == ((6, 1, 128), True)
+    assert parse_cidr("0.0.0.0/0") == ((4, 0, 0), True)
+    for bad in ("x", "10.0.0.1/33", "10.0.0.1/", "::1/129", "10.0.0", "256.1.1.1",
+                "fe80::1%eth0", "1.2.3.4/-1", "10.1.2.3/255.0.0.0", "1.2.3.4/abc",
+                "255.255.255.255", "1.2.3.4.", "1.2.3.4/٣"):
+        assert parse_cidr(bad) is None, bad
+
+
+def test_addr_port_and_mapped() -> None:
+    assert parse_addr_port("1.2.3.4:80") == (4, 0x01020304)
+    assert parse_addr_port("[::1]:8080") == (6, 1)
+    assert parse_addr_port("::1") == (6, 1)
+    assert parse_addr_port("1.2.3.4:x") is None
+    assert unmapped((6, 0xFFFF01020304)) == (4, 0x01020304)
+
+
+def test_forwarded_addr_walks_trusted_proxies() -> None:
+    proxies = [(4, 0x0A000000, 8)]
+    client, proxy = (4, 0x0A000001), (4, 0x01020304)
+    xff = "5.6.7.8, 10.0.0.9 ,10.0.0.8"
+    assert forwarded_addr(client, xff, proxies, recursive=False) == (4, 0x0A000008)
+    assert forwarded_addr(client, xff, proxies, recursive=True) == (4, 0x05060708)
+    assert forwarded_addr(proxy, xff, proxies, recursive=True) == proxy  # not trusted
+
+
+@given(st.integers(0, 0xFFFFFFFE))
+def test_dotted_quads_match_ipaddress(n: int) -> None:
+    assert parse_addr(str(ipaddress.IPv4Address(n))) == (4, n)
+
+
+@given(st.integers(0, (1 << 128) - 1))
+def test_ipv6_matches_ipaddress(n: int) -> None:
+    assert parse_addr(str(ipaddress.IPv6Address(n))) == (6, n)
