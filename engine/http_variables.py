@@ -124,7 +124,7 @@ _SIMPLE: dict[str, Callable[[Any], str | None]] = {
     "binary_remote_addr": lambda r: socket.inet_aton(r.conn.remote_addr).decode("latin-1")
     if ":" not in r.conn.remote_addr else socket.inet_pton(
         socket.AF_INET6, r.conn.remote_addr).decode("latin-1"),
-    "remote_port": lambda r: str(r.conn.remote_port),
+    "remote_port": lambda r: str(r.conn.remote_port or ""),  # realip may leave none
     "remote_user": lambda r: None,
     "server_addr": lambda r: r.conn.server_addr,
     "server_port": lambda r: str(r.conn.server_port),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 
 __all__ = ["Addr", "Net", "INADDR_NONE", "parse_addr", "parse_addr_port", "parse_cidr",
-           "unmapped", "in_nets", "forwarded_addr"]
+           "format_addr", "unmapped", "in_nets", "forwarded_addr"]
 
 Addr = tuple[int, int]
 Net = tuple[int, int, int]
@@ -42,16 +42,59 @@ def parse_addr(text: str) -> Addr | None:
         return None
 
 
-def parse_addr_port(text: str) -> Addr | None:
-    """``ngx_parse_addr_port``: an address, optionally with ``:port`` (``[v6]:port``)."""
+def parse_addr_port(text: str) -> tuple[Addr, int] | None:
+    """``ngx_parse_addr_port``: an address, optionally with ``:port`` (``[v6]:port``); the
+    port is 0 when there is none."""
     addr = parse_addr(text)
     if addr is not None:
-        return addr
+        return addr, 0
     if text.startswith("["):
         host, _, port = text[1:].partition("]:")
-        return parse_addr(host) if port.isdigit() else None
-    host, _, port = text.rpartition(":")
-    return parse_addr(host) if port.isdigit() and ":" not in host else None
+    else:
+        host, _, port = text.rpartition(":")
+        if ":" in host:
+            return None
+    if not (port.isdigit() and port.isascii() and 0 < int(port) < 65536):
+        return None
+    addr = parse_addr(host)
+    return (addr, int(port)) if addr is not None else None
+
+
+def format_addr(addr: Addr) -> str:
+    """The address as nginx prints it (``ngx_inet_ntop``)."""
+    family, n = addr
+    if family == 4:
+        return _dotted(n)
+    groups = [n >> (112 - 16 * i) & 0xFFFF for i in range(8)]
+    # ngx_inet6_ntop: the first longest run of two or more zero groups becomes "::"
+    zero, longest, run, start = -1, 1, 0, 0
+    for i, g in enumerate(groups):
+        if g:
+            if run > longest:
+                zero, longest = start, run
+            run = 0
+        else:
+            if run == 0:
+                start = i
+            run += 1
+    if run > longest:
+        zero, longest = start, run
+    # ... and a leading run before what looks like an IPv4 address ends in dotted form
+    tail = zero == 0 and ((longest == 5 and groups[5] == 0xFFFF) or longest == 6
+                          or (longest == 7 and groups[7] >> 8 != 0 and groups[7] & 255 != 1))
+    end = 6 if tail else 8
+    if zero < 0:
+        text = ":".join(f"{g:x}" for g in groups[:end])
+    else:
+        text = (":".join(f"{g:x}" for g in groups[:zero]) + "::"
+                + ":".join(f"{g:x}" for g in groups[zero + longest:end]))
+    if tail:
+        text += ("" if text.endswith(":") else ":") + _dotted(n & 0xFFFFFFFF)
+    return text
+
+
+def _dotted(n: int) -> str:
+    return f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
 
 def parse_cidr(text: str) -> tuple[Net, bool] | None:
@@ -87,16 +130,21 @@ def in_nets(addr: Addr, nets: list[Net]) -> bool:
     return False
 
 
-def forwarded_addr(addr: Addr, xff: str, proxies: list[Net], recursive: bool) -> Addr:
-    """``ngx_http_get_forwarded_addr_internal`` on one X-Forwarded-For value: while ``addr``
-    is a trusted proxy, the address it says it forwarded for (the last one; with
-    ``recursive``, on through the trusted ones)."""
+def forwarded_addr(addr: Addr, xff: str, proxies: list[Net], recursive: bool
+                   ) -> tuple[Addr, int] | None:
+    """``ngx_http_get_forwarded_addr`` on an X-Forwarded-For value (several header lines
+    joined with commas walk as one): while ``addr`` is a trusted proxy, the address (and
+    port, 0 for none) it says it forwarded for: the last one, or with ``recursive`` on
+    through the trusted ones.  None when ``addr`` is not trusted or the last word is not
+    an address."""
     words = [w for w in xff.replace(",", " ").split(" ") if w]
+    result = None
     while words and in_nets(addr, proxies):
         found = parse_addr_port(words.pop())
         if found is None:
             break
-        addr = found
+        result = found
+        addr = found[0]
         if not recursive:
             break
-    return addr
+    return result

@@ -72,8 +72,10 @@ class Geo:
             return None
         if self.proxies:
             xff = r.headers.get("x-forwarded-for")
-            if xff is not None:
-                addr = forwarded_addr(addr, xff, self.proxies, self.proxy_recursive)
+            found = forwarded_addr(addr, xff, self.proxies, self.proxy_recursive) \
+                if xff is not None else None
+            if found is not None:
+                addr = found[0]
         return unmapped(addr)
 
     def _cidr_value(self, addr: tuple[int, int] | None) -> str:

@@ -5,23 +5,25 @@ Directives: ``set_real_ip_from`` (address, CIDR or ``unix:``), ``real_ip_header`
 matching: trinx does not speak the PROXY protocol), ``real_ip_recursive``.  When the
 connection comes from a trusted address, the address in the header becomes the request's
 client address (``$remote_addr``, ``allow``/``deny``, ``ip_hash``, log lines) until the
-request ends; ``$realip_remote_addr`` and ``$realip_remote_port`` keep the original.  With
-``X-Forwarded-For``, the last address is taken, or with ``real_ip_recursive on`` the last one
-that is not itself trusted.  Runs in the post-read phase (server settings) and again in
-preaccess (location settings) if it did not apply yet, as nginx.
+request ends; ``$realip_remote_addr`` and ``$realip_remote_port`` keep the original.  The
+header is read as nginx's ``ngx_http_get_forwarded_addr`` reads it (``engine.inet``): the
+last address, or with ``real_ip_recursive on`` the last one that is not itself trusted; an
+address may carry a port (``1.2.3.4:80``, ``[::1]:80``), which becomes ``$remote_port``
+(empty without one), and ``$remote_addr`` is the address as nginx prints it (``10.1.2.3``
+for ``010.001.2.3``, ``::ffff:1.2.3.4``).  Runs in the post-read phase (server settings)
+and again in preaccess (location settings) if it did not apply yet, as nginx.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
-from typing import Any
 
 from engine import api
+from engine.inet import Net, format_addr, forwarded_addr, parse_addr, parse_cidr
 
 __all__ = ["MODULE"]
 
-Net = Any  # ipaddress.IPv4Network | IPv6Network | "unix"
+_UNIX: Net = (0, 0, 0)  # "unix:": trinx listens on TCP only, so it never matches
 
 
 @dataclass
@@ -36,47 +38,26 @@ class RealipLocConf:
         self.recursive = api.inherit(self.recursive, parent.recursive, False)
 
 
-def _trusted(conf: RealipLocConf, addr: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(addr)
-    except ValueError:
-        return "unix" in conf.trusted  # type: ignore[operator]
-    return any(net != "unix" and ip.version == net.version and ip in net
-               for net in conf.trusted)  # type: ignore[union-attr]
-
-
 def realip_handler(r: api.Request) -> int:
     conf: RealipLocConf = MODULE.loc(r)
     conn = r.conn
     if not conf.trusted or r.ctx.get(MODULE) or conf.header == "proxy_protocol":
         return api.DECLINED
-    original = conn.remote_addr
-    if not _trusted(conf, original):
-        return api.DECLINED
     value = r.headers.get(conf.header)  # type: ignore[arg-type]
-    if not value:
+    peer = parse_addr(conn.remote_addr.split("%", 1)[0])
+    if not value or peer is None:
         return api.DECLINED
-    if conf.header == "x-forwarded-for":
-        chain = [a.strip() for a in value.split(",")]
-        addr = chain[-1]
-        if conf.recursive:
-            for a in reversed(chain):
-                addr = a
-                if not _trusted(conf, a):
-                    break
-    else:
-        addr = value.strip()
-    try:
-        ipaddress.ip_address(addr)
-    except ValueError:
+    # nginx's ngx_http_get_forwarded_addr for X-Forwarded-For and any other header alike
+    found = forwarded_addr(peer, value, conf.trusted, bool(conf.recursive))  # type: ignore
+    if found is None:
         return api.DECLINED
-    if addr == "255.255.255.255":  # ngx_inet_addr's INADDR_NONE: "no address" to nginx
-        return api.DECLINED
-    r.ctx[MODULE] = (original, conn.remote_port)
-    conn.remote_addr = addr
+    original = (conn.remote_addr, conn.remote_port)
+    r.ctx[MODULE] = original
+    # printed back as nginx prints the address it parsed; a port only if the header had one
+    conn.remote_addr, conn.remote_port = format_addr(found[0]), found[1]
 
     def restore() -> None:
-        conn.remote_addr = original
+        conn.remote_addr, conn.remote_port = original
 
     r.cleanup.append(restore)
     return api.DECLINED
@@ -87,13 +68,14 @@ def _set_from(cf: api.ConfContext, cmd: api.Directive, conf: RealipLocConf) -> N
         conf.trusted = []
     value = cf.args[1]
     if value == "unix:":
-        conf.trusted.append("unix")  # type: ignore[union-attr]
+        conf.trusted.append(_UNIX)  # type: ignore[union-attr]
         return
-    try:
-        net = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise cf.error(f'"{value}" must be an IP address or a network in "{cmd.name}"') \
-            from None
+    parsed = parse_cidr(value)
+    if parsed is None:
+        raise cf.error(f'"{value}" must be an IP address or a network in "{cmd.name}"')
+    net, exact = parsed
+    if not exact:
+        cf.warn(f"low address bits of {value} are meaningless")
     conf.trusted.append(net)  # type: ignore[union-attr]
 
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.backends import Backend
 from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_response, start_nginx,
@@ -31,6 +33,7 @@ http {
                         return 200 "$remote_addr"; }
         location /untrusted { set_real_ip_from 192.0.2.1; return 200 "$remote_addr"; }
         location /acl { deny 203.0.113.0/24; allow all; return 200 "ok"; }
+        location /port { return 200 "$remote_addr|$remote_port|$realip_remote_port"; }
         location /ip/ { real_ip_header X-Forwarded-For; proxy_pass http://ip/; }
     }
 }
@@ -46,6 +49,17 @@ CASES = [
     ("/xri", "X-Real-IP: 2001:db8::1\r\n"),
     ("/xri", "X-Real-IP: 255.255.255.255\r\n"),  # INADDR_NONE: no address to nginx
     ("/xff", "X-Forwarded-For: 1.2.3.4, 255.255.255.255\r\n"),
+    # addresses as ngx_parse_addr_port reads them, printed back as nginx prints them
+    ("/xri", "X-Real-IP: 010.001.2.3\r\n"), ("/xri", "X-Real-IP: 1..2.3\r\n"),
+    ("/xri", "X-Real-IP: 1.2.3.4:80\r\n"), ("/xri", "X-Real-IP: [2001:db8::1]:80\r\n"),
+    ("/xri", "X-Real-IP: 2001:DB8:0:0::1\r\n"), ("/xri", "X-Real-IP:  1.2.3.4 \r\n"),
+    ("/xri", "X-Real-IP: fe80::1%eth0\r\n"), ("/xri", "X-Real-IP: ::ffff:1.2.3.4\r\n"),
+    ("/xff", "X-Forwarded-For: 1.2.3.4:8080\r\n"), ("/xff", "X-Forwarded-For: 1.2.3.4,,\r\n"),
+    ("/xff", "X-Forwarded-For: junk\r\n"), ("/xff", "X-Forwarded-For: 1.2.3.4 5.6.7.8\r\n"),
+    ("/rec", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 10.0.0.5\r\n"),
+    ("/rec", "X-Forwarded-For: 10.0.0.6, junk, 10.0.0.5\r\n"),
+    ("/rec", "X-Forwarded-For: 1.2.3.4, 10.0.0.5\r\nX-Forwarded-For: 10.0.0.7\r\n"),
+    ("/xff", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n"),
 ]
 
 
@@ -84,3 +98,30 @@ def test_ip_hash_on_real_clients(pair: tuple[ServerProcess, ServerProcess]) -> N
             for s in (nginx, trinx)]
     assert seqs[1] == seqs[0]
     assert seqs[0][5] == seqs[0][6]  # one /24, one backend
+
+
+_group = st.sampled_from([0, 0, 0, 1, 0xFF, 0x100, 0x101, 0xFFFF, 0xDB8])
+_v6 = st.lists(_group, min_size=8, max_size=8).map(
+    lambda gs: ":".join(f"{g:x}" for g in gs))
+_v4 = st.lists(st.sampled_from(["0", "1", "010", "255", "", "256"]), min_size=4,
+               max_size=4).map(".".join)
+_value = st.one_of(_v6, _v4, st.tuples(_v4, st.sampled_from(["0", "1", "80", "65535",
+                                                             "65536", "x"])).map(":".join),
+                   _v6.map(lambda a: f"[{a}]:8080"))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_value)
+def test_generated_addresses(pair: tuple[ServerProcess, ServerProcess], value: str) -> None:
+    """Generated X-Real-IP values: what nginx reads as an address (and port), and how it
+    prints it back in $remote_addr, for IPv6 zero runs and dotted tails especially."""
+    nginx, trinx = pair
+    headers = f"X-Real-IP: {value}\r\n"
+    assert ports(view(trinx, "/port", headers)) == ports(view(nginx, "/port", headers)), value
+
+
+def ports(seen: tuple[int, bytes]) -> tuple[int, list[bytes]]:
+    """The client's own (ephemeral) port, where realip kept it, as a word."""
+    addr, port, client_port = seen[1].split(b"|")
+    return seen[0], [addr, b"client" if port == client_port else port]

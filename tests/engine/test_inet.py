@@ -8,7 +8,8 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.inet import forwarded_addr, parse_addr, parse_addr_port, parse_cidr, unmapped
+from engine.inet import (format_addr, forwarded_addr, parse_addr, parse_addr_port, parse_cidr,
+                         unmapped)
 
 
 def test_parse_cidr() -> None:
@@ -25,20 +26,33 @@ def test_parse_cidr() -> None:
 
 
 def test_addr_port_and_mapped() -> None:
-    assert parse_addr_port("1.2.3.4:80") == (4, 0x01020304)
-    assert parse_addr_port("[::1]:8080") == (6, 1)
-    assert parse_addr_port("::1") == (6, 1)
-    assert parse_addr_port("1.2.3.4:x") is None
+    assert parse_addr_port("1.2.3.4:80") == ((4, 0x01020304), 80)
+    assert parse_addr_port("[::1]:8080") == ((6, 1), 8080)
+    assert parse_addr_port("::1") == ((6, 1), 0)
+    for bad in ("1.2.3.4:x", "1.2.3.4:0", "1.2.3.4:65536", "[::1]", "[::1]:"):
+        assert parse_addr_port(bad) is None, bad
     assert unmapped((6, 0xFFFF01020304)) == (4, 0x01020304)
+
+
+def test_format_addr_as_nginx() -> None:
+    # outputs of nginx 1.22 for X-Real-IP values through realip ($remote_addr)
+    for text, shown in [("::ffff:1.2.3.4", "::ffff:1.2.3.4"), ("::1:2", "::0.1.0.2"),
+                        ("::2", "::2"), ("::0.0.1.0", "::0.0.1.0"), ("1::", "1::"),
+                        ("::ffff:0:1.2.3.4", "::ffff:0:102:304"), ("::", "::"),
+                        ("1:0:0:2:0:0:3:4", "1::2:0:0:3:4"), ("0:0:1::", "0:0:1::"),
+                        ("2001:DB8:0:0::1", "2001:db8::1"), ("010.001.2.3", "10.1.2.3")]:
+        addr = parse_addr(text)
+        assert addr is not None and format_addr(addr) == shown, text
 
 
 def test_forwarded_addr_walks_trusted_proxies() -> None:
     proxies = [(4, 0x0A000000, 8)]
     client, proxy = (4, 0x0A000001), (4, 0x01020304)
-    xff = "5.6.7.8, 10.0.0.9 ,10.0.0.8"
-    assert forwarded_addr(client, xff, proxies, recursive=False) == (4, 0x0A000008)
-    assert forwarded_addr(client, xff, proxies, recursive=True) == (4, 0x05060708)
-    assert forwarded_addr(proxy, xff, proxies, recursive=True) == proxy  # not trusted
+    xff = "5.6.7.8:81, 10.0.0.9 ,10.0.0.8"
+    assert forwarded_addr(client, xff, proxies, recursive=False) == ((4, 0x0A000008), 0)
+    assert forwarded_addr(client, xff, proxies, recursive=True) == ((4, 0x05060708), 81)
+    assert forwarded_addr(proxy, xff, proxies, recursive=True) is None  # not trusted
+    assert forwarded_addr(client, "junk", proxies, recursive=True) is None
 
 
 @given(st.integers(0, 0xFFFFFFFE))
@@ -49,3 +63,4 @@ def test_dotted_quads_match_ipaddress(n: int) -> None:
 @given(st.integers(0, (1 << 128) - 1))
 def test_ipv6_matches_ipaddress(n: int) -> None:
     assert parse_addr(str(ipaddress.IPv6Address(n))) == (6, n)
+    assert parse_addr(format_addr((6, n))) == (6, n)  # nginx's form reads back
