@@ -24,7 +24,7 @@ reports at start-up and trinx does not).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine import api
@@ -69,12 +69,24 @@ class RefererLocConf:
                                             64)
 
 
-def _server_names(srv: Any) -> Any:
+@dataclass
+class RefererMainConf:
+    # id(server conf) -> its names as referer keys, built on first use (per cycle)
+    server_hashes: dict[int, Any] = field(default_factory=dict)
+
+    def merge(self, parent: Any) -> None:
+        pass
+
+
+def _server_names(r: api.Request, srv: Any) -> Any:
     """The server's names as referer keys (nginx adds them at merge time)."""
-    hashes = api.NameHashes()
-    for name in srv.server_names:
-        if name and not name.startswith("~"):
-            hashes.add(name.lower(), _NO_URI)
+    cache = r.main_conf[MODULE].server_hashes
+    hashes = cache.get(id(srv))
+    if hashes is None:
+        hashes = cache[id(srv)] = api.NameHashes()
+        for name in srv.server_names:
+            if name and not name.startswith("~"):
+                hashes.add(name.lower(), _NO_URI)
     return hashes
 
 
@@ -108,7 +120,7 @@ def invalid_referer(r: api.Request) -> str:
     if uri is None and conf.server_regexes:
         srv = r.srv_conf[r.cycle.directive_module("server_name")]
         if conf.server_names:
-            uri = _server_names(srv).find(host)
+            uri = _server_names(r, srv).find(host)
         if uri is None and any(rx.search(host) for rx in srv.name_regexes):
             return ""
     if uri is not None:
@@ -165,6 +177,7 @@ MODULE = api.Module(
         api.Directive("referer_hash_bucket_size", _SL, api.Args.TAKE1,
                       api.set_num("hash_bucket_size")),
     ],
+    main_conf=RefererMainConf,
     loc_conf=RefererLocConf,
     preconfiguration=_variables,
 )
