@@ -126,9 +126,11 @@ def _open(lx: SSILexer, c: int, o: int) -> tuple[int, int] | None:
         if m is not None:
             limit = lx.value_len
             if m[6]:
-                params = tuple((p[1], p[2] if p[2] is not None else p[3])
-                               for p in _FAST_PARAM.finditer(lx._chunk, m.start(2), m.end(2)))
-                ok = len(params) <= MAX_PARAMS and max(len(v) for _, v in params) <= limit
+                # findall gives b"" for the quote style not used: "" or '' is b"" either way
+                found = _FAST_PARAM.findall(lx._chunk, m.start(2), m.end(2))
+                params = tuple([(k, dq or sq) for k, dq, sq in found])
+                ok = len(params) <= MAX_PARAMS and all(
+                    len(dq) <= limit and len(sq) <= limit for _, dq, sq in found)
             elif m[3] is not None:
                 value = m[4] if m[4] is not None else m[5]
                 params, ok = ((m[3], value),), len(value) <= limit
