@@ -296,9 +296,16 @@ def build_request(conn: Any, cycle: Cycle, servers: list[ServerConf],
     # ngx_http_process_connection: "close" anywhere in the value wins, then "keep-alive"
     # (which keeps an HTTP/1.0 client too: each request gets a fresh h11 connection, so
     # h11's own HTTP/1.0 rule does not apply), else the version decides
-    conn_hdr = hmap.get("connection", "").lower()
-    r.keepalive = ("close" not in conn_hdr
-                   and ("keep-alive" in conn_hdr or version != "1.0"))
+    # ngx_http_process_connection runs on every Connection line: the last one saying
+    # "close" or "keep-alive" (close first) decides, else the version
+    r.keepalive = version != "1.0"
+    for n, v in headers_in:
+        if n == "connection":
+            v = v.lower()
+            if "close" in v:
+                r.keepalive = False
+            elif "keep-alive" in v:
+                r.keepalive = True
     if chosen_by is not None:  # ngx_http_find_virtual_server's ngx_http_regex_exec
         set_captures(r, chosen_by)
     for text in dropped:
@@ -333,6 +340,11 @@ def build_request(conn: Any, cycle: Cycle, servers: list[ServerConf],
             return r, _reject(conn, status, message, r, line=status == 414)
     if host is None:
         return r, _reject(conn, 400, "client sent invalid host header", r)
+    if "transfer-encoding" in hmap and version == "1.0":
+        # a body framing HTTP/1.0 does not have: refused, as nginx (no request smuggling
+        # through a kept-alive HTTP/1.0 connection)
+        return r, _reject(conn, 400, 'client sent HTTP/1.0 request with "Transfer-Encoding" '
+                                     "header", r)
     if "transfer-encoding" in hmap and "content-length" in hmap:
         return r, _reject(conn, 400, 'client sent "Content-Length" and "Transfer-Encoding" '
                                     "headers at the same time", r)

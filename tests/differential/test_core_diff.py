@@ -165,6 +165,17 @@ STATIC_REQUESTS = [
     "GET /files/a.txt HTTP/1.0\r\n\r\n",
     "GET /files/a.txt HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\nGET /files/a.txt "
     "HTTP/1.0\r\n\r\n",
+    # every Connection line counts, the last "close"/"keep-alive" one wins
+    "GET /files/a.txt HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n"
+    "GET /files/a.txt HTTP/1.0\r\n\r\n",
+    "GET /files/a.txt HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n"
+    "GET /files/a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET /files/a.txt HTTP/1.0\r\nConnection: foo\r\nConnection: keep-alive\r\n\r\n"
+    "GET /files/a.txt HTTP/1.0\r\n\r\n",
+    # HTTP/1.0 has no chunked bodies: 400, and the pipelined request is not run
+    "GET /files/a.txt HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "0\r\n\r\nGET /files/a.txt HTTP/1.0\r\n\r\n",
+    "POST /files/a.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
     "GET /files/a.txt HTTP/1.1\r\nHost: x\r\nConnection: foo\r\n\r\nGET /files/a.txt HTTP/1.0"
     "\r\nConnection: xkeep-alivex\r\n\r\nGET /files/a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
     "GET /files/a.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
