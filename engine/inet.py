@@ -130,21 +130,54 @@ def in_nets(addr: Addr, nets: list[Net]) -> bool:
     return False
 
 
-def forwarded_addr(addr: Addr, xff: str, proxies: list[Net], recursive: bool
+_OK, _DONE, _DECLINED = 0, 1, 2  # ngx_http_get_forwarded_addr's return codes
+
+
+def forwarded_addr(addr: Addr, lines: list[str], proxies: list[Net], recursive: bool
                    ) -> tuple[Addr, int] | None:
-    """``ngx_http_get_forwarded_addr`` on an X-Forwarded-For value (several header lines
-    joined with commas walk as one): while ``addr`` is a trusted proxy, the address (and
-    port, 0 for none) it says it forwarded for: the last one, or with ``recursive`` on
-    through the trusted ones.  None when ``addr`` is not trusted or the last word is not
-    an address."""
-    words = [w for w in xff.replace(",", " ").split(" ") if w]
-    result = None
-    while words and in_nets(addr, proxies):
-        found = parse_addr_port(words.pop())
-        if found is None:
-            break
-        result = found
-        addr = found[0]
+    """``ngx_http_get_forwarded_addr``: while ``addr`` is a trusted proxy, the address (and
+    port, 0 for none) it says it forwarded for, from the header's ``lines`` (the last line
+    first; in a line, its last word; with ``recursive``, on through trusted ones).  None
+    when ``addr`` is not trusted or no address could be taken."""
+    rc, result, found = _DECLINED, None, False
+    for value in reversed(lines):
+        rc, got = _forwarded_internal(addr, value, len(value), proxies, recursive)
+        if got is not None:
+            result, addr = got, got[0]
         if not recursive:
             break
-    return result
+        if rc == _DECLINED and found:
+            rc = _DONE
+            break
+        if rc != _OK:
+            break
+        found = True
+    return result if rc != _DECLINED else None
+
+
+def _forwarded_internal(addr: Addr, xff: str, n: int, proxies: list[Net], recursive: bool
+                        ) -> tuple[int, tuple[Addr, int] | None]:
+    """``ngx_http_get_forwarded_addr_internal`` on ``xff[:n]``, byte for byte: trailing
+    spaces and commas are skipped, the last word is taken (the first character never
+    counts as a separator), and with ``recursive`` the words before it are walked while
+    the address found is trusted."""
+    if not in_nets(addr, proxies):
+        return _DECLINED, None
+    p = n - 1
+    while p > 0 and xff[p] in " ,":
+        p -= 1
+        n -= 1
+    while p > 0:
+        if xff[p] in " ,":
+            p += 1
+            break
+        p -= 1
+    parsed = parse_addr_port(xff[max(p, 0):n]) if n > 0 else None
+    if parsed is None:
+        return _DECLINED, None
+    if recursive and p > 0:
+        rc, deeper = _forwarded_internal(parsed[0], xff, p - 1, proxies, True)
+        if rc == _DECLINED:
+            return _DONE, parsed
+        return rc, deeper
+    return _OK, parsed

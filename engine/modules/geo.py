@@ -71,9 +71,9 @@ class Geo:
         if addr is None:
             return None
         if self.proxies:
-            xff = r.headers.get("x-forwarded-for")
+            xff = [v for n, v in r.headers_in if n == "x-forwarded-for"]
             found = forwarded_addr(addr, xff, self.proxies, self.proxy_recursive) \
-                if xff is not None else None
+                if xff else None
             if found is not None:
                 addr = found[0]
         return unmapped(addr)

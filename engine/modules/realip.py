@@ -43,12 +43,15 @@ def realip_handler(r: api.Request) -> int:
     conn = r.conn
     if not conf.trusted or r.ctx.get(MODULE) or conf.header == "proxy_protocol":
         return api.DECLINED
-    value = r.headers.get(conf.header)  # type: ignore[arg-type]
+    if conf.header == "x-forwarded-for":  # every line of it; of another header, the first
+        lines = [v for n, v in r.headers_in if n == "x-forwarded-for"]
+    else:
+        value = r.headers.get(conf.header)  # type: ignore[arg-type]
+        lines = [value] if value is not None else []
     peer = parse_addr(conn.remote_addr.split("%", 1)[0])
-    if not value or peer is None:
+    if not lines or peer is None:
         return api.DECLINED
-    # nginx's ngx_http_get_forwarded_addr for X-Forwarded-For and any other header alike
-    found = forwarded_addr(peer, value, conf.trusted, bool(conf.recursive))  # type: ignore
+    found = forwarded_addr(peer, lines, conf.trusted, bool(conf.recursive))  # type: ignore
     if found is None:
         return api.DECLINED
     original = (conn.remote_addr, conn.remote_port)

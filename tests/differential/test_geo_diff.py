@@ -110,10 +110,12 @@ def test_geo_address_from_variable(servers: tuple[ServerProcess, ServerProcess],
     ("10.0.0.1", "1.2.3.4"), ("10.0.0.1", "1.2.3.4, 10.0.0.2"), ("10.0.0.1", "junk"),
     ("10.0.0.1", "10.0.0.2"), ("8.8.8.8", "1.2.3.4"), ("10.0.0.1", "5.6.7.8, 1.2.3.4"),
     ("10.0.0.1", "1.2.3.4:80"), ("10.0.0.1", "10.0.0.3, 10.0.0.2"),
-    # several X-Forwarded-For lines walk as one list (ngx_http_get_forwarded_addr)
+    # several X-Forwarded-For lines, the last first (ngx_http_get_forwarded_addr)
     ("10.0.0.1", "1.2.3.4\r\nX-Forwarded-For: 10.0.0.2"),
     ("10.0.0.1", "10.0.0.3\r\nX-Forwarded-For: 5.6.7.8"),
     ("10.0.0.1", "1.2.3.4, 10.0.0.3\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.4"),
+    ("10.0.0.1", "1.2.3.4\r\nX-Forwarded-For: ,"), ("10.0.0.1", ",1.2.3.4"),
+    ("10.0.0.1", "5.5.5.5\r\nX-Forwarded-For: \r\nX-Forwarded-For: 10.0.0.2"),
 ])
 def test_geo_proxy(servers: tuple[ServerProcess, ServerProcess], addr: str, xff: str) -> None:
     nginx, trinx = servers

@@ -60,6 +60,13 @@ CASES = [
     ("/rec", "X-Forwarded-For: 10.0.0.6, junk, 10.0.0.5\r\n"),
     ("/rec", "X-Forwarded-For: 1.2.3.4, 10.0.0.5\r\nX-Forwarded-For: 10.0.0.7\r\n"),
     ("/xff", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n"),
+    # each line walked on its own, the last first (ngx_http_get_forwarded_addr)
+    ("/xff", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: ,\r\n"),
+    ("/rec", "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: ,\r\n"),
+    ("/rec", "X-Forwarded-For: ,10.0.0.1\r\n"), ("/xff", "X-Forwarded-For: ,1.2.3.4\r\n"),
+    ("/rec", "X-Forwarded-For: 5.5.5.5\r\nX-Forwarded-For: \r\nX-Forwarded-For: 10.0.0.2\r\n"),
+    ("/rec", "X-Forwarded-For: 5.5.5.5\r\nX-Forwarded-For: 10.0.0.3 , \r\n"),
+    ("/xri", "X-Real-IP: 1.2.3.4\r\nX-Real-IP: 5.6.7.8\r\n"),
 ]
 
 

@@ -48,11 +48,16 @@ def test_format_addr_as_nginx() -> None:
 def test_forwarded_addr_walks_trusted_proxies() -> None:
     proxies = [(4, 0x0A000000, 8)]
     client, proxy = (4, 0x0A000001), (4, 0x01020304)
-    xff = "5.6.7.8:81, 10.0.0.9 ,10.0.0.8"
+    xff = ["5.6.7.8:81, 10.0.0.9 ,10.0.0.8"]
     assert forwarded_addr(client, xff, proxies, recursive=False) == ((4, 0x0A000008), 0)
     assert forwarded_addr(client, xff, proxies, recursive=True) == ((4, 0x05060708), 81)
     assert forwarded_addr(proxy, xff, proxies, recursive=True) is None  # not trusted
-    assert forwarded_addr(client, "junk", proxies, recursive=True) is None
+    assert forwarded_addr(client, ["junk"], proxies, recursive=True) is None
+    # lines: the last first; an empty or separator-only last line takes nothing
+    assert forwarded_addr(client, ["1.2.3.4", ","], proxies, recursive=False) is None
+    assert forwarded_addr(client, [",10.0.0.1"], proxies, recursive=True) is None
+    assert forwarded_addr(client, ["5.5.5.5", "", "10.0.0.2"], proxies,
+                          recursive=True) == ((4, 0x0A000002), 0)
 
 
 @given(st.integers(0, 0xFFFFFFFE))
