@@ -41,7 +41,7 @@ class RealipLocConf:
 def realip_handler(r: api.Request) -> int:
     conf: RealipLocConf = MODULE.loc(r)
     conn = r.conn
-    if not conf.trusted or r.ctx.get(MODULE) or conf.header == "proxy_protocol":
+    if not conf.trusted or _original(r) or conf.header == "proxy_protocol":
         return api.DECLINED
     if conf.header == "x-forwarded-for":  # every line of it; of another header, the first
         lines = [v for n, v in r.headers_in if n == "x-forwarded-for"]
@@ -55,15 +55,24 @@ def realip_handler(r: api.Request) -> int:
     if found is None:
         return api.DECLINED
     original = (conn.remote_addr, conn.remote_port)
-    r.ctx[MODULE] = original
+    conn.realip_original = (r.main, original)
     # printed back as nginx prints the address it parsed; a port only if the header had one
     conn.remote_addr, conn.remote_port = format_addr(found[0]), found[1]
 
     def restore() -> None:
         conn.remote_addr, conn.remote_port = original
+        conn.realip_original = None
 
     r.cleanup.append(restore)
     return api.DECLINED
+
+
+def _original(r: api.Request) -> tuple[str, int] | None:
+    """The client's own address and port while realip has replaced them.  Kept on the
+    connection for its current request, not in ``r.ctx``: an internal redirect clears
+    that, and nginx keeps realip's context in the request pool's cleanup instead."""
+    saved = getattr(r.conn, "realip_original", None)
+    return saved[1] if saved is not None and saved[0] is r.main else None
 
 
 def _set_from(cf: api.ConfContext, cmd: api.Directive, conf: RealipLocConf) -> None:
@@ -90,12 +99,12 @@ def _header(cf: api.ConfContext, cmd: api.Directive, conf: RealipLocConf) -> Non
 
 def _variables(cf: api.ConfContext) -> None:
     def addr(r: api.Request) -> str:
-        saved = r.main.ctx.get(MODULE)
+        saved = _original(r)
         return saved[0] if saved else r.conn.remote_addr
 
     def port(r: api.Request) -> str:
-        saved = r.main.ctx.get(MODULE)
-        return str(saved[1] if saved else r.conn.remote_port)
+        saved = _original(r)
+        return str((saved[1] if saved else r.conn.remote_port) or "")
 
     cf.add_variable("realip_remote_addr", addr)
     cf.add_variable("realip_remote_port", port)

@@ -34,6 +34,8 @@ http {
         location /untrusted { set_real_ip_from 192.0.2.1; return 200 "$remote_addr"; }
         location /acl { deny 203.0.113.0/24; allow all; return 200 "ok"; }
         location /port { return 200 "$remote_addr|$remote_port|$realip_remote_port"; }
+        location /redir { error_page 404 = /show; }
+        location /show { return 200 "$remote_addr $realip_remote_addr"; }
         location /ip/ { real_ip_header X-Forwarded-For; proxy_pass http://ip/; }
     }
 }
@@ -67,6 +69,8 @@ CASES = [
     ("/rec", "X-Forwarded-For: 5.5.5.5\r\nX-Forwarded-For: \r\nX-Forwarded-For: 10.0.0.2\r\n"),
     ("/rec", "X-Forwarded-For: 5.5.5.5\r\nX-Forwarded-For: 10.0.0.3 , \r\n"),
     ("/xri", "X-Real-IP: 1.2.3.4\r\nX-Real-IP: 5.6.7.8\r\n"),
+    # realip applies once per request: an internal redirect keeps the original address
+    ("/redir/x", "X-Real-IP: 10.0.0.7\r\n"), ("/redir/x", "X-Real-IP: 1.2.3.4\r\n"),
 ]
 
 
