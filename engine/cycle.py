@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 from engine.conf import ConfigError, Statement, Token, Tokenizer
 from engine.locations import Location
 from engine.module import ConfLevel, Ctx, Directive, Module
-from engine.variables import CHANGEABLE, ComplexValue, Variables
+from engine.variables import ComplexValue, Variables
 
 __all__ = ["ConfContext", "Cycle", "Phase", "ServerConf", "FilterLinks", "Inert", "ALWAYS",
            "read_cycle"]
@@ -268,8 +268,7 @@ class ConfContext:
             raise self.error('invalid variable name "$"')
         name = word[1:].lower()
         variables = self.cycle.variables
-        if name in variables.getters and name not in variables.settable \
-                and name not in CHANGEABLE:
+        if variables.fixed(name):
             raise self.error(f'the duplicate "{word[1:]}" variable')
         variables.declare_settable(name)
         return name

@@ -95,6 +95,12 @@ class Variables:
     def add(self, name: str, getter: Getter) -> None:
         self.getters[name.lower()] = getter
 
+    def fixed(self, name: str) -> bool:
+        """Whether ``$name`` (lowercased) exists and may not be redefined by ``set``, a
+        block or a named capture (nginx's ngx_http_add_variable without CHANGEABLE)."""
+        return ((name in self.getters or name in CORE_NAMED)
+                and name not in self.settable and name not in CHANGEABLE)
+
     def add_prefix(self, prefix: str, getter: PrefixGetter) -> None:
         self.prefixes[prefix.lower()] = getter
 
@@ -153,8 +159,16 @@ class Variables:
 # --- regexes (nginx's ngx_http_regex_compile / ngx_http_regex_exec) -----------------------------
 
 # variables nginx lets a named capture (or ``set``) overwrite although they exist
-# (NGX_HTTP_VAR_CHANGEABLE among the core variables)
-CHANGEABLE = frozenset({"args", "limit_rate"})
+# (NGX_HTTP_VAR_CHANGEABLE: the core's, proxy's and referer's)
+CHANGEABLE = frozenset({"args", "limit_rate", "proxy_host", "proxy_port", "invalid_referer"})
+# names nginx defines as variables of their own although a prefix ($http_, $sent_http_)
+# would also give them: they exist for ngx_http_add_variable, trinx reads them by prefix
+CORE_NAMED = frozenset({
+    "http_host", "http_user_agent", "http_referer", "http_via", "http_x_forwarded_for",
+    "http_cookie", "sent_http_content_type", "sent_http_content_length",
+    "sent_http_location", "sent_http_last_modified", "sent_http_connection",
+    "sent_http_keep_alive", "sent_http_transfer_encoding", "sent_http_cache_control",
+    "sent_http_link"})
 
 _NAMED_GROUP = re.compile(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>")
 
@@ -192,8 +206,7 @@ def regex_compile(cf: "ConfContext", pattern: str, caseless: bool = False,
     variables = cf.cycle.variables
     for name in regex.groupindex:
         lname = name.lower()
-        if lname in variables.getters and lname not in variables.settable \
-                and lname not in CHANGEABLE:
+        if variables.fixed(lname):
             raise cf.error(f'the duplicate "{name}" variable')
         variables.declare_settable(lname)
     return regex

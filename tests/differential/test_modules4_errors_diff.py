@@ -66,6 +66,11 @@ CASES = {
     "access_scope": "server { allow fe80::1%eth0; }",
     "geo_scope": "geo $g { fe80::1%eth0 x; }",
     "geo_empty_part": "geo $g { 1..2.1/24 x; }",
+    "set_changeable_modules": "server { set $proxy_host 1;\n set $proxy_port 2;\n"
+                              " set $invalid_referer 3;\n set $http_user_agent 4; }",
+    "map_core_named": "map $a $sent_http_link { }",
+    "geo_core_named": "geo $http_cookie { }",
+    "regex_core_named": "server { location ~ (?<http_via>x) { } }",
     "map_then_set": "map $a $m { default 1; }\nserver { set $m 2; set $host 3; }",
     "referer_only_none": "server { valid_referers none; }",
     "referer_empty_regex": "server { valid_referers ~; }",
