@@ -4,12 +4,12 @@
 An address is ``(family, integer)`` with family 4 or 6; a network is ``(family, masked
 address, prefix length)``.  IPv4 follows ``ngx_inet_addr``: exactly three dots, decimal
 parts up to 255, an empty part counts as 0, and ``255.255.255.255`` is its INADDR_NONE, so
-not an address.  IPv6 is what ``inet_pton`` takes (no ``%scope``).  Sans-IO.
+not an address.  IPv6 follows ``ngx_inet6_addr`` (not ``inet_pton``: a leading ``:`` is
+skipped, no ``%scope``).  Sans-IO.
 """
 
 from __future__ import annotations
 
-import ipaddress
 
 __all__ = ["Addr", "Net", "INADDR_NONE", "parse_addr", "parse_addr_port", "parse_cidr",
            "format_addr", "unmapped", "in_nets", "forwarded_addr"]
@@ -22,24 +22,81 @@ INADDR_NONE = 0xFFFFFFFF
 def parse_addr(text: str) -> Addr | None:
     """``ngx_parse_addr``: the address, or None when ``text`` is none."""
     if ":" not in text:
-        addr = octet = dots = 0
-        for ch in text:
-            if "0" <= ch <= "9":
-                octet = octet * 10 + ord(ch) - 48
-                if octet > 255:
-                    return None
-            elif ch == ".":
-                addr, octet, dots = (addr << 8) + octet, 0, dots + 1
-            else:
+        addr4 = _inet_addr(text)
+        return (4, addr4) if addr4 is not None else None
+    addr6 = _inet6_addr(text)
+    return (6, addr6) if addr6 is not None else None
+
+
+def _inet_addr(text: str) -> int | None:
+    """``ngx_inet_addr``."""
+    addr = octet = dots = 0
+    for ch in text:
+        if "0" <= ch <= "9":
+            octet = octet * 10 + ord(ch) - 48
+            if octet > 255:
                 return None
-        addr = (addr << 8) + octet
-        return (4, addr) if dots == 3 and addr != INADDR_NONE else None
-    if "%" in text:
-        return None  # Python takes a scope id, inet_pton does not
-    try:
-        return 6, int(ipaddress.IPv6Address(text))
-    except ValueError:
+        elif ch == ".":
+            addr, octet, dots = (addr << 8) + octet, 0, dots + 1
+        else:
+            return None
+    addr = (addr << 8) + octet
+    return addr if dots == 3 and addr != INADDR_NONE else None
+
+
+def _inet6_addr(text: str) -> int | None:
+    """``ngx_inet6_addr``, step by step: one leading ``:`` is skipped, ``::`` may stand
+    for zero groups anywhere but after the eighth, and a dotted tail goes through
+    ``ngx_inet_addr`` (so ``::ffff:1..3.4`` is an address, ``::ffff:255.255.255.255`` not)."""
+    out: list[int] = []
+    zero: int | None = None
+    digit: int | None = None  # where the group being read starts (after its ":")
+    nibbles = word = 0
+    groups = 8
+    i = 1 if text[:1] == ":" else 0
+    while i < len(text):
+        ch = text[i]
+        i += 1
+        if ch == ":":
+            if nibbles:
+                digit = i
+                out += (word >> 8, word & 255)
+                groups -= 1
+                if groups:
+                    nibbles = word = 0
+                    continue
+            elif zero is None:
+                digit, zero = i, len(out)
+                continue
+            return None
+        if ch == "." and nibbles:
+            if groups < 2 or digit is None:
+                return None
+            tail = _inet_addr(text[digit:])
+            if tail is None:
+                return None
+            word = tail
+            out += (tail >> 24 & 255, tail >> 16 & 255)
+            groups -= 1
+            break
+        nibbles += 1
+        if nibbles > 4:
+            return None
+        hexit = "0123456789abcdef".find(ch.lower()) if ch.isascii() else -1
+        if hexit < 0:
+            return None
+        word = word * 16 + hexit
+    if nibbles == 0 and zero is None:
         return None
+    out += (word >> 8 & 255, word & 255)
+    groups -= 1
+    if groups:
+        if zero is None:
+            return None
+        out[zero:zero] = [0] * (groups * 2)
+    elif zero is not None:
+        return None
+    return int.from_bytes(bytes(out), "big")
 
 
 def parse_addr_port(text: str) -> tuple[Addr, int] | None:

@@ -116,12 +116,15 @@ _v6 = st.lists(_group, min_size=8, max_size=8).map(
     lambda gs: ":".join(f"{g:x}" for g in gs))
 _v4 = st.lists(st.sampled_from(["0", "1", "010", "255", "", "256"]), min_size=4,
                max_size=4).map(".".join)
+_odd_v6 = st.lists(st.sampled_from(["0", "1", "ffff", "00000", "g", "", "", ":", "1.2.3.4",
+                                     "1..3.4", "255.255.255.255", "01.2.3.4"]),
+                   min_size=1, max_size=10).map(":".join)
 _value = st.one_of(_v6, _v4, st.tuples(_v4, st.sampled_from(["0", "1", "80", "65535",
                                                              "65536", "x"])).map(":".join),
-                   _v6.map(lambda a: f"[{a}]:8080"))
+                   _v6.map(lambda a: f"[{a}]:8080"), _odd_v6, _odd_v6.map(":".__add__))
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=_value)
 def test_generated_addresses(pair: tuple[ServerProcess, ServerProcess], value: str) -> None:
