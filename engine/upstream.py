@@ -260,12 +260,12 @@ class RoundRobinState:
 
 @dataclass
 class UpstreamMainConf:
-    upstreams: dict[str, UpstreamConf] = field(default_factory=dict)
+    upstreams: dict[str, UpstreamConf] = field(default_factory=dict)  # lowercased names
     implicit: dict[tuple[str, int], UpstreamConf] = field(default_factory=dict)
     current: UpstreamConf | None = None
-    # what upstream_add was asked for: (name, host, port, bind, file, line)
-    pending: list[tuple[str, str, int, Callable[[UpstreamConf], None], str, int]] = field(
-        default_factory=list)
+    # what upstream_add was asked for: (host, port or None, default port, bind, file, line)
+    pending: list[tuple[str, int | None, int, Callable[[UpstreamConf], None], str, int]] = \
+        field(default_factory=list)
 
     def merge(self, parent: Any) -> None:
         pass
@@ -273,11 +273,13 @@ class UpstreamMainConf:
     def init(self, cf: ConfContext) -> None:
         """The http block is read: bind every ``upstream_add``, as nginx's
         ngx_http_upstream_init_main_conf resolves implicit groups (before any merge)."""
-        for name, host, port, bind, file, line in self.pending:
-            us = self.upstreams.get(name)
+        for host, port, default_port, bind, file, line in self.pending:
+            us = self.upstreams.get(host.lower())
+            if us is not None and port is not None:
+                raise ConfigError(f'upstream "{host}" may not have port {port}', file, line)
             if us is None:
                 try:
-                    us = implicit_upstream(cf, host, port)
+                    us = implicit_upstream(cf, host, default_port if port is None else port)
                 except ConfigError as e:
                     raise ConfigError(e.message, file, line) from None
             bind(us)
@@ -292,17 +294,20 @@ def current_upstream(cf: ConfContext) -> UpstreamConf:
     return us  # type: ignore[no-any-return]
 
 
-def upstream_add(cf: ConfContext, name: str, host: str, port: int,
+def upstream_add(cf: ConfContext, host: str, port: int | None, default_port: int,
                  bind: Callable[[UpstreamConf], None]) -> None:
     """nginx's ``ngx_http_upstream_add`` for a ``*_pass`` directive: once the http block is
-    read, ``bind`` gets the ``upstream`` block called ``name`` (it may come later in the
-    file), else the single-server group of ``host:port``; a name that does not resolve is
+    read, ``bind`` gets the ``upstream`` block called ``host`` (any case; it may come later
+    in the file, and then the directive may not name a port), else the single-server group
+    of ``host`` and ``port`` (``default_port`` when None); a host that does not resolve is
     an error at the directive's file:line."""
-    cf.cycle.main_conf[UPSTREAM].pending.append((name, host, port, bind, cf.file, cf.line))
+    cf.cycle.main_conf[UPSTREAM].pending.append((host, port, default_port, bind, cf.file,
+                                                 cf.line))
 
 
 def find_upstream(cycle: Any, name: str) -> UpstreamConf | None:
-    return cycle.main_conf[UPSTREAM].upstreams.get(name)  # type: ignore[no-any-return]
+    """The ``upstream`` block called ``name``, compared without case as nginx does."""
+    return cycle.main_conf[UPSTREAM].upstreams.get(name.lower())  # type: ignore[no-any-return]
 
 
 def implicit_upstream(cf: ConfContext, host: str, port: int) -> UpstreamConf:
@@ -358,10 +363,10 @@ def _addrs(infos: list[Any]) -> list[tuple[str, int]]:
 def _upstream_block(cf: ConfContext, cmd: Directive, conf: Any) -> None:
     umcf: UpstreamMainConf = cf.cycle.main_conf[UPSTREAM]
     name = cf.args[1]
-    if name in umcf.upstreams:
+    if name.lower() in umcf.upstreams:
         raise cf.error(f'duplicate upstream "{name}"')
     us = UpstreamConf(name=name, file=cf.file or "", line=cf.line or 0, balancer=RoundRobin())
-    umcf.upstreams[name] = us
+    umcf.upstreams[name.lower()] = us
     umcf.current = us
     try:
         cf.parse_block(Ctx.UPS)

@@ -168,9 +168,10 @@ def _pass(cf: api.ConfContext, cmd: api.Directive, conf: MemcachedLocConf) -> No
         value = value.split("://", 1)[1]
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
-        host, port = value, "11211"
+        host, port = value, ""
     conf.target = None
-    api.upstream_add(cf, value, host, int(port), lambda us: setattr(conf, "target", us))
+    api.upstream_add(cf, host, int(port) if port else None, 11211,
+                     lambda us: setattr(conf, "target", us))
     api.set_content_handler(cf, memcached_handler)
 
 

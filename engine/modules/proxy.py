@@ -749,7 +749,8 @@ def _proxy_pass(cf: api.ConfContext, cmd: api.Directive, conf: ProxyLocConf) -> 
     pp = ProxyPass(url=None, host=hostport, port=port, uri=uri, loc_name=loc_name)
     conf.proxy = pp
     api.set_content_handler(cf, proxy_handler)
-    api.upstream_add(cf, hostport, host, port, lambda us: setattr(pp, "upstream", us))
+    api.upstream_add(cf, host, port if hostport != host else None, 80,
+                     lambda us: setattr(pp, "upstream", us))
 
 
 def _authority(rest: str) -> tuple[str, str, int, str | None]:

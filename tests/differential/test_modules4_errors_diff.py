@@ -1,5 +1,6 @@
 """Config errors and warnings of map, split_clients, geo, referer, empty_gif (and the
-$variable names and addresses they share with set, auth_request_set, allow/deny) compared
+$variable names and addresses they share with set, auth_request_set, allow/deny, and the
+upstream names proxy_pass uses) compared
 with ``nginx -t`` (message and file:line), trinx run in one process for all cases."""
 
 from __future__ import annotations
@@ -71,6 +72,16 @@ CASES = {
     "map_core_named": "map $a $sent_http_link { }",
     "geo_core_named": "geo $http_cookie { }",
     "regex_core_named": "server { location ~ (?<http_via>x) { } }",
+    # upstream names compared without case; a *_pass naming a block may not give a port
+    "upstream_port_before": "upstream backend { server 127.0.0.1:1; }\n"
+                            "server { location / { proxy_pass http://backend:80/; } }",
+    "upstream_port_after": "server { location / { proxy_pass http://backend:80/; } }\n"
+                           "upstream backend { server 127.0.0.1:1; }",
+    "upstream_dup_case": "upstream backend { server 127.0.0.1:1; }\n"
+                         "upstream BACKEND { server 127.0.0.1:2; }",
+    "upstream_case": "upstream backend { server 127.0.0.1:1; }\nserver {\n"
+                     " location / { proxy_pass http://BackEnd/; }\n"
+                     " location /x { proxy_pass http://backend:8080/; } }",
     "map_then_set": "map $a $m { default 1; }\nserver { set $m 2; set $host 3; }",
     "referer_only_none": "server { valid_referers none; }",
     "referer_empty_regex": "server { valid_referers ~; }",
