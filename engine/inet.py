@@ -10,9 +10,11 @@ skipped, no ``%scope``).  Sans-IO.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 __all__ = ["Addr", "Net", "INADDR_NONE", "parse_addr", "parse_addr_port", "parse_cidr",
-           "format_addr", "unmapped", "in_nets", "forwarded_addr"]
+           "format_addr", "conf_cidr", "unmapped", "in_nets", "forwarded_addr"]
 
 Addr = tuple[int, int]
 Net = tuple[int, int, int]
@@ -168,6 +170,19 @@ def parse_cidr(text: str) -> tuple[Net, bool] | None:
     plen = int(bits) if slash else width
     masked = n >> (width - plen) << (width - plen) if plen else 0
     return (family, masked, plen), masked == n
+
+
+def conf_cidr(cf: Any, text: str, invalid: str) -> Net:
+    """A network given in the configuration (``ngx_ptocidr`` as the directives use it):
+    ``cf.error(invalid)`` when it is none, nginx's warning when the address has bits below
+    the prefix."""
+    parsed = parse_cidr(text)
+    if parsed is None:
+        raise cf.error(invalid)
+    net, exact = parsed
+    if not exact:
+        cf.warn(f"low address bits of {text} are meaningless")
+    return net
 
 
 def unmapped(addr: Addr) -> Addr:

@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass
 
 from engine import api
-from engine.inet import parse_addr, parse_cidr, unmapped
+from engine.inet import conf_cidr, parse_addr, unmapped
 
 __all__ = ["MODULE", "AccessLocConf", "Rule"]
 
@@ -59,12 +59,7 @@ def _rule(cf: api.ConfContext, cmd: api.Directive, conf: AccessLocConf) -> None:
     elif value == "unix:":
         rule = Rule(deny=deny, family=_UNIX)
     else:
-        parsed = parse_cidr(value)
-        if parsed is None:
-            raise cf.error(f'invalid parameter "{value}"')
-        (family, addr, plen), exact = parsed
-        if not exact:
-            cf.warn(f"low address bits of {value} are meaningless")
+        family, addr, plen = conf_cidr(cf, value, f'invalid parameter "{value}"')
         width = 32 if family == 4 else 128
         mask = ((1 << width) - 1) ^ ((1 << (width - plen)) - 1)
         rule = Rule(deny=deny, family=family, addr=addr, mask=mask)

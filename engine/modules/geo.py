@@ -33,8 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine import api
-from engine.inet import (INADDR_NONE, Net, forwarded_addr, parse_addr, parse_cidr,
-                         unmapped)
+from engine.inet import INADDR_NONE, Net, conf_cidr, forwarded_addr, parse_addr, unmapped
 from engine.modules.conf_block import include
 
 __all__ = ["MODULE", "Geo"]
@@ -102,13 +101,7 @@ def _parse_cidr(cf: api.ConfContext, text: str) -> Net:
     """``ngx_http_geo_get_cidr``: ``ngx_ptocidr`` plus nginx's ``255.255.255.255``."""
     if text == "255.255.255.255":
         return 4, INADDR_NONE, 32
-    parsed = parse_cidr(text)
-    if parsed is None:
-        raise cf.error(f'invalid network "{text}"')
-    net, exact = parsed
-    if not exact:
-        cf.warn(f"low address bits of {text} are meaningless")
-    return net
+    return conf_cidr(cf, text, f'invalid network "{text}"')
 
 
 def _cidr_add(cf: api.ConfContext, geo: Geo, net: Net, value: str, text: str) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine import api
-from engine.inet import Net, format_addr, forwarded_addr, parse_addr, parse_cidr
+from engine.inet import Net, conf_cidr, format_addr, forwarded_addr, parse_addr
 
 __all__ = ["MODULE"]
 
@@ -82,13 +82,8 @@ def _set_from(cf: api.ConfContext, cmd: api.Directive, conf: RealipLocConf) -> N
     if value == "unix:":
         conf.trusted.append(_UNIX)  # type: ignore[union-attr]
         return
-    parsed = parse_cidr(value)
-    if parsed is None:
-        raise cf.error(f'"{value}" must be an IP address or a network in "{cmd.name}"')
-    net, exact = parsed
-    if not exact:
-        cf.warn(f"low address bits of {value} are meaningless")
-    conf.trusted.append(net)  # type: ignore[union-attr]
+    conf.trusted.append(conf_cidr(  # type: ignore[union-attr]
+        cf, value, f'"{value}" must be an IP address or a network in "{cmd.name}"'))
 
 
 def _header(cf: api.ConfContext, cmd: api.Directive, conf: RealipLocConf) -> None:
