@@ -633,6 +633,18 @@ def _parse_chunked(data: bytes, pos: int) -> tuple[bytes, list[tuple[str, str]],
     return b"".join(chunks), trailers, trailer_end + 4
 
 
+_ERROR_LOG_LINE = re.compile(r"^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
+
+
+def log_lines_since(server: "ServerProcess", before: int) -> list[tuple[str, ...]]:
+    """The error-log lines ``server`` wrote after offset ``before`` of its
+    ``error_log_text()``: (level, message with its context), time, pid and connection
+    number dropped, its prefix and port normalised, so nginx's and trinx's compare."""
+    text = server.error_log_text()[before:].replace(str(server.prefix), "<prefix>")
+    text = text.replace(f":{server.port}", ":<port>")
+    return [m.groups() for m in map(_ERROR_LOG_LINE.match, text.splitlines()) if m]
+
+
 def request_methods(raw: bytes) -> list[str]:
     """Best-effort list of the methods of the requests in `raw`, in order.
 

@@ -12,14 +12,14 @@ wrote (time, pid, connection number and prefix normalised).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_responses, pin_mtimes,
-                           request_methods, start_nginx, start_trinx)
+from tests.harness import (NGINX_BIN, ServerProcess, http_request, log_lines_since,
+                           parse_responses, pin_mtimes, request_methods, start_nginx,
+                           start_trinx)
 
 pytestmark = pytest.mark.differential
 
@@ -171,7 +171,6 @@ FILES = {
         "f.txt", "f.TXT", "f.Html", "a.b.c/g"]},
 }
 
-_LOG_LINE = re.compile(r"^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
 
 
 class Pair:
@@ -189,10 +188,7 @@ class Pair:
                 headers = [(n, "<date>" if n in ("Date", "Last-Modified") else
                             v.replace(f":{server.port}", ":<port>")) for n, v in resp.headers]
                 responses.append((resp.status, resp.reason, headers, resp.body))
-            log = server.error_log_text()[log_before:].replace(str(server.prefix), "<prefix>")
-            log = log.replace(f":{server.port}", ":<port>")
-            lines = [m.groups() for m in map(_LOG_LINE.match, log.splitlines()) if m]
-            out.append((responses, lines))
+            out.append((responses, log_lines_since(server, log_before)))
         return out
 
 

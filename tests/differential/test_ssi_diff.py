@@ -5,15 +5,14 @@ fragments, block/stub, config, malformed tags)."""
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_response, start_nginx,
-                           start_trinx)
+from tests.harness import (NGINX_BIN, ServerProcess, http_request, log_lines_since,
+                           parse_response, start_nginx, start_trinx)
 
 pytestmark = pytest.mark.differential
 
@@ -148,17 +147,12 @@ def test_stubs(pair: tuple[ServerProcess, ServerProcess], include: bytes) -> Non
     assert body(trinx, name) == body(nginx, name)
 
 
-_LOG_LINE = re.compile(r"^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
-
-
 def logged(server: ServerProcess, target: str) -> list[tuple[str, ...]]:
     """The error-log lines a request wrote: level and text with its context (`` while
     ...``, client, request, subrequest, upstream), time, pid, prefix and port normalised."""
     before = len(server.error_log_text())
     body(server, target)
-    text = server.error_log_text()[before:].replace(str(server.prefix), "<prefix>")
-    text = text.replace(f":{server.port}/", ":<port>/")
-    return [m.groups() for m in map(_LOG_LINE.match, text.splitlines()) if m]
+    return log_lines_since(server, before)
 
 
 @pytest.mark.parametrize("target, page", [

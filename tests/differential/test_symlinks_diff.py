@@ -9,15 +9,14 @@ Also checks that nginx still gives the statuses written out in the e2e test's ta
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
 
 from tests.differential.modules4_pair import pair as start_pair
 from tests.e2e.test_symlinks import CASES, CONF, PATHS, build_site
-from tests.harness import (NGINX_BIN, ServerProcess, http_request, parse_responses, pin_mtimes,
-                           request_methods)
+from tests.harness import (NGINX_BIN, ServerProcess, http_request, log_lines_since,
+                           parse_responses, pin_mtimes, request_methods)
 
 pytestmark = pytest.mark.differential
 
@@ -34,7 +33,6 @@ TRY_FILES = """
         location /tfn/ { alias html/on/; try_files $uri $uri/ =410; }
 """
 DIFF_CONF = CONF.replace("        location /al/", TRY_FILES + "        location /al/", 1)
-_LOG_LINE = re.compile(r"^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
 
 
 class Pair:
@@ -52,9 +50,7 @@ class Pair:
                 headers = [(n, "<date>" if n == "Date" else
                             v.replace(f":{server.port}/", ":<port>/")) for n, v in resp.headers]
                 responses.append((resp.status, resp.reason, headers, resp.body))
-            log = server.error_log_text()[log_before:].replace(str(server.prefix), "<prefix>")
-            lines = [m.groups() for m in map(_LOG_LINE.match, log.splitlines()) if m]
-            out.append((responses, lines))
+            out.append((responses, log_lines_since(server, log_before)))
         return out
 
 
