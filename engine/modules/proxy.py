@@ -509,6 +509,19 @@ def _content_length(value: str) -> int:
 _NAME_CHARS = frozenset(b"-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
+def _past_crs(buf: bytes, pos: int, n: int, start: int, cr_at: int) -> int | None:
+    """nginx's almost-done states at the CR at ``pos``: more CRs, then the LF, whose
+    index is returned (None: not read yet); anything else is an invalid header line."""
+    pos += 1
+    while pos < n and buf[pos] == 0x0D:
+        pos += 1
+    if pos >= n:
+        return None
+    if buf[pos] != 0x0A:
+        raise _invalid(buf, start, cr_at)
+    return pos
+
+
 def _invalid(buf: bytes, start: int, end: int) -> ValueError:
     """nginx's ``upstream sent invalid header: "<line up to the bad byte>\\xNN..."``."""
     line = buf[start:end].decode("latin-1")
@@ -531,15 +544,9 @@ def _nginx_lines(buf: bytes, pos: int) -> tuple[list[tuple[str, str]], int] | No
         ch = buf[pos]
         if ch == 0x0A:
             return headers, pos + 1
-        if ch == 0x0D:  # sw_header_almost_done: CRs, then LF
-            pos += 1
-            while pos < n and buf[pos] == 0x0D:
-                pos += 1
-            if pos >= n:
-                return None
-            if buf[pos] != 0x0A:
-                raise _invalid(buf, start, start)
-            return headers, pos + 1
+        if ch == 0x0D:  # sw_header_almost_done
+            end = _past_crs(buf, pos, n, start, start)
+            return None if end is None else (headers, end + 1)
         if ch <= 0x20 or ch == 0x7F or ch == 0x3A:
             raise _invalid(buf, start, start)
         # sw_name
@@ -587,15 +594,12 @@ def _nginx_lines(buf: bytes, pos: int) -> tuple[list[tuple[str, str]], int] | No
         else:  # no colon: a header with an empty value
             value = ""
             cr_at = pos
-        # sw_almost_done: CRs, then LF; anything else is invalid at the line's end
+        # sw_almost_done
         if buf[pos] == 0x0D:
-            pos += 1
-            while pos < n and buf[pos] == 0x0D:
-                pos += 1
-            if pos >= n:
+            end = _past_crs(buf, pos, n, start, cr_at)
+            if end is None:
                 return None
-            if buf[pos] != 0x0A:
-                raise _invalid(buf, start, cr_at)
+            pos = end
         headers.append((name, value))
         pos += 1
 
