@@ -74,7 +74,7 @@ class ServerConf:
     root: Location
     file: str
     line: int
-    # the server-rewrite phase does nothing for a subrequest here (engine.http.plan_subrequests)
+    # subrequests here skip the server-rewrite phase (engine.http_core.plan_subrequests)
     sr_skip_server_rewrite: bool = False
 
     @property
@@ -101,7 +101,7 @@ class Cycle:
     # and the tops it left (a top set by hand makes the chains unknown)
     filter_inert: list[Inert | None] = field(default_factory=list)
     filters_top: tuple[Any, Any] = (None, None)
-    # phase -> subrequest_inert of each of its handlers (engine.http.plan_subrequests)
+    # phase -> subrequest_inert of each of its handlers (engine.http_core.plan_subrequests)
     phase_inert: dict[Phase, list[Inert | None]] = field(default_factory=dict)
     # the body filter a subrequest's output goes to when the filters above it do nothing
     # for it (the postpone stage)

@@ -66,7 +66,7 @@ class Location:
         self.auto_redirect = False
         self.file = file
         self.line = line
-        # what a subrequest here may skip (engine.http.plan_subrequests)
+        # what a subrequest here may skip (engine.http_core.plan_subrequests)
         self.sr_skip_phases = False
         self.sr_skip_filters = False
 
